@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh Debian machine: `make pdf` and `make test`.
+# Each first runs `setup` (system packages, .venv with pinned dependencies).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BOOK   ?= book
+OUT    ?= dist
+ARGS   ?=
+
+.PHONY: setup pdf epub all test clean import-seeds
+
+setup:
+	@bash tools/bootstrap.sh
+
+pdf: setup
+	$(PY) build.py pdf --book $(BOOK) --out $(OUT) $(ARGS)
+
+epub: setup
+	$(PY) build.py epub --book $(BOOK) --out $(OUT) $(ARGS)
+
+all: setup
+	$(PY) build.py all --book $(BOOK) --out $(OUT) $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(ARGS)
+
+# Re-import the seeds from book/sources/ (regenerates the chapters and book/CHANGES.md).
+import-seeds: setup
+	$(PY) tools/import_seeds.py
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,104 @@
+"""Command line: arguments → pipeline; prints progress, a summary and errors."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import BuildError
+
+HELP = """\
+Build the Keep4o book's editions as print-ready PDF (WeasyPrint) and EPUB 3 (pandoc).
+
+commands:
+  pdf      one PDF per edition            (dist/<slug>-<lang>.pdf)
+  epub     one EPUB 3 per edition, checked with epubcheck (dist/<slug>-<lang>.epub)
+  all      both
+
+examples:
+  python build.py pdf                   every edition in book/
+  python build.py epub --lang zh-Hans   one edition
+  python build.py all --book tests/fixtures/minimal --out /tmp/out
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="keep4o-press", description=HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["pdf", "epub", "all"], help="what to build")
+    p.add_argument("--lang", action="append", metavar="TAG",
+                   help="build only this edition (repeatable), e.g. ja or zh-Hans; default: all editions")
+    p.add_argument("--book", default="book", metavar="DIR",
+                   help="book directory holding book.yaml (default: book)")
+    p.add_argument("--out", default="dist", metavar="DIR", help="output directory (default: dist)")
+    p.add_argument("--no-epubcheck", action="store_true",
+                   help="skip epubcheck on the EPUBs (faster drafts; CI never skips it)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    g.add_argument("-v", "--verbose", action="store_true", help="print every warning in full and each stage")
+    return p
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
+
+
+class ConsoleReporter:
+    """Progress per edition and format, on stderr; the summary on stdout."""
+
+    def __init__(self, quiet: bool, verbose: bool, stream=None):
+        self.quiet, self.verbose = quiet, verbose
+        self.stream = stream or sys.stderr
+        self.warnings = 0
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def start(self, lang: str, fmt: str) -> None:
+        if self.verbose:
+            self._print(f"  {lang:<8} {fmt:<5} rendering …")
+
+    def done(self, art) -> None:
+        if not self.quiet:
+            pages = f"{art.pages:>4} pages" if art.pages else " " * 10
+            self._print(f"  {art.lang:<8} {art.format:<5} {art.seconds:6.1f} s  {_size(art.bytes):>8}  "
+                        f"{pages}  {art.path}")
+
+    def warn(self, message: str) -> None:
+        self.warnings += 1
+        if not self.quiet:
+            first = message if self.verbose else message.split("\n")[0][:200]
+            self._print(f"warning: {first}")
+
+    def info(self, message: str) -> None:
+        if self.verbose:
+            self._print(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    formats = ("pdf", "epub") if args.command == "all" else (args.command,)
+    reporter = ConsoleReporter(args.quiet, args.verbose)
+    import time
+
+    from .pipeline import build  # imported here so --help stays instant
+
+    t0 = time.perf_counter()
+    try:
+        report = build(args.book, args.out, formats=formats, langs=args.lang, reporter=reporter,
+                       check_epub=not args.no_epubcheck)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: no partial files were left in the output directory", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        total = sum(a.bytes for a in report.artifacts)
+        print(f"wrote {len(report.artifacts)} files ({_size(total)}) to {Path(args.out)}/ in "
+              f"{time.perf_counter() - t0:.1f} s; {len(report.warnings)} warning(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Stage 4b: the edition's chapters → EPUB 3 with pandoc (through pypandoc)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from pathlib import Path
+
+import yaml
+
+from .html import appendix_letter, run_pandoc
+from .manifest import Book, Edition
+from .sources import Chapter
+
+NAMESPACE = uuid.UUID("6f1c1f2e-4b7a-5d0e-9a51-6b6565703466")
+
+
+def book_identifier(book: Book, edition: Edition) -> str:
+    """A fixed identifier per book and edition, so rebuilds are byte-identical."""
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{book.slug}/{edition.lang}')}"
+
+
+def source_date_epoch(book: Book) -> str:
+    day = dt.datetime.fromisoformat(book.date).replace(tzinfo=dt.timezone.utc)
+    return str(int(day.timestamp()))
+
+
+def _heading(chapter: Chapter, edition: Edition, label: str | None) -> str:
+    """Mark the chapter's first heading with its language and, for appendices, the label."""
+    lines = chapter.markdown.split("\n")
+    i = next(n for n, s in enumerate(lines) if s.strip())
+    text = re.sub(r"^#\s+", "", lines[i])
+    attrs = ""
+    m = re.search(r"\s*\{([^{}]*)\}\s*$", text)
+    if m:
+        text, attrs = text[: m.start()], m.group(1)
+    if chapter.lang != edition.lang and "lang=" not in attrs:
+        attrs = (attrs + f" lang={chapter.lang}").strip()
+    if label:
+        text = f"[{label}]{{.chapter-label lang={edition.lang}}} {text}"
+    lines[i] = f"# {text}" + (f" {{{attrs}}}" if attrs else "")
+    return "\n".join(lines)
+
+
+def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter]) -> str:
+    meta = {
+        "title": edition.title,
+        "author": list(book.authors),
+        "date": book.date,
+        "lang": edition.lang,
+        "dir": edition.dir,
+        "identifier": [{"scheme": "URN", "text": book_identifier(book, edition)}],
+        "toc-title": edition.language.strings["contents"],
+    }
+    if edition.subtitle:
+        meta["subtitle"] = edition.subtitle
+    parts = ["---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=True) + "---\n"]
+    n_appendix = 0
+    for ch in chapters:
+        label = None
+        if ch.ref.role == "appendix":
+            label = edition.language.strings["appendix"].format(letter=appendix_letter(n_appendix))
+            n_appendix += 1
+        parts.append(_heading(ch, edition, label))
+    return "\n\n".join(parts)
+
+
+def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path, target: Path) -> None:
+    """Write the EPUB to `target`; images only from the book (confine_media.lua).
+
+    Timestamps come from SOURCE_DATE_EPOCH, which the pipeline sets from the book date.
+    """
+    text = edition_markdown(book, edition, chapters)
+    args = ["--toc", "--toc-depth=1", "--split-level=1", f"--css={css}",
+            "--epub-title-page=true"]
+    run_pandoc(text, "epub3", f"{edition.lang} EPUB", args, outputfile=str(target))

@@ -1,0 +1,107 @@
+"""Stage 3: Markdown → HTML with pandoc, wrapped in the book's Jinja2 template."""
+from __future__ import annotations
+
+import html as htmllib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pypandoc
+
+from .errors import BuildError
+from .languages import LANGUAGES
+from .manifest import Book, Edition
+from .sources import Chapter
+
+PACKAGE = Path(__file__).resolve().parent
+FILTERS = PACKAGE / "filters"
+# Smart quotes are off: they guess wrong beside CJK text and the seeds' quotes stay as received.
+# Raw HTML is off: a chapter's `<script>` or `onclick=` comes out as text, never as markup.
+MARKDOWN = "markdown-raw_html-raw_attribute-raw_tex-smart"
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
+                          autoescape=jinja2.select_autoescape(["html", "j2"]),
+                          undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True)
+class RenderedChapter:
+    id: str
+    role: str
+    lang: str
+    label: str | None       # "付録A" for appendices
+    title: str              # plain text of the first heading
+    running_head: str
+    html: str
+
+
+def run_pandoc(text: str, to: str, display: str, args: list[str], outputfile: str | None = None) -> str:
+    """Run pandoc on Markdown; media outside the book stop it (confine_media.lua)."""
+    args = [f"--lua-filter={FILTERS / 'confine_media.lua'}", *args]
+    try:
+        return pypandoc.convert_text(text, to, format=MARKDOWN, extra_args=args, outputfile=outputfile)
+    except RuntimeError as exc:
+        msg = str(exc)
+        m = re.search(r"press-refused-image: (\S+)", msg)
+        if m:
+            raise BuildError(f"image {m.group(1)!r} is outside the book", display,
+                             hint="images must be files inside the book directory, named by a relative path") from None
+        raise BuildError(f"pandoc failed: {msg.strip()[:400]}", display) from None
+
+
+def pandoc_html(markdown: str, display: str, id_prefix: str, inline_notes: bool) -> str:
+    """Convert one chapter's Markdown to an HTML fragment."""
+    args = ["--wrap=none", f"--id-prefix={id_prefix}"]
+    if inline_notes:
+        args.append(f"--lua-filter={FILTERS / 'inline_notes.lua'}")
+    return run_pandoc(markdown, "html5", display, args)
+
+
+def _plain(fragment: str) -> str:
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def appendix_letter(index: int) -> str:
+    return "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[index]
+
+
+def render_chapters(edition: Edition, chapters: list[Chapter]) -> list[RenderedChapter]:
+    strings = edition.language.strings
+    out = []
+    n_appendix = 0
+    for i, ch in enumerate(chapters, start=1):
+        cid = f"ch{i}"
+        body = pandoc_html(ch.markdown, ch.display, f"{cid}-", inline_notes=True)
+        m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
+        title = _plain(m.group(1)) if m else ch.display
+        label = None
+        if ch.ref.role == "appendix":
+            label = strings["appendix"].format(letter=appendix_letter(n_appendix))
+            n_appendix += 1
+        running = ch.short_title or title
+        if label:
+            running = f"{label} {running}"
+        out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body))
+    return out
+
+
+def font_css(edition: Edition) -> str:
+    """Font stacks per language: every lang="" gets its own CJK/Arabic/Devanagari faces."""
+    rules = []
+    for tag, lang in sorted(LANGUAGES.items()):
+        serif, sans = lang.serif, lang.sans
+        if tag == edition.lang:
+            serif, sans = edition.serif, edition.sans
+        rules.append(f':lang({tag}) {{ font-family: "{serif}", "Noto Serif", serif; }}')
+        rules.append(f':lang({tag}) :is(h1, h2, h3, h4, .chapter-label, .toc-title, .title) '
+                     f'{{ font-family: "{sans}", "Noto Sans", sans-serif; }}')
+    return "\n".join(rules)
+
+
+def render_book_html(book: Book, edition: Edition, chapters: list[RenderedChapter]) -> str:
+    """The whole edition as one HTML document for WeasyPrint."""
+    template = _env.get_template("book.html.j2")
+    return template.render(book=book, edition=edition, strings=edition.language.strings,
+                           language=edition.language, chapters=chapters, font_css=font_css(edition),
+                           page_css=f"@page {{ size: {book.page_width} {book.page_height}; }}")

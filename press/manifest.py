@@ -1,0 +1,315 @@
+"""Stage 1: read book/book.yaml into validated, frozen Book and Edition objects.
+
+Every key is declared once below with its type and a one-line doc (the README's schema
+table is written from the same declarations). All problems are collected, then reported
+together, each with the manifest's file:line.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import BuildError, BuildErrors
+from .languages import LANGUAGES, Language, known_tags
+
+MANIFEST_NAME = "book.yaml"
+
+PAGE_SIZES = {"A4": ("210mm", "297mm"), "A5": ("148mm", "210mm"), "B5": ("176mm", "250mm"),
+              "B6": ("125mm", "176mm"), "letter": ("8.5in", "11in")}
+_LENGTH = re.compile(r"^\d+(\.\d+)?(mm|cm|in|pt)$")
+
+
+@dataclass(frozen=True)
+class Key:
+    type: Any          # python type(s) accepted
+    required: bool
+    doc: str
+    default: Any = None
+
+
+BOOK_KEYS: dict[str, Key] = {
+    "slug": Key(str, True, "file-name stem of every artifact, e.g. `keep4o` → `dist/keep4o-ja.pdf`"),
+    "title": Key(str, True, "book title (title page, PDF metadata, running heads)"),
+    "authors": Key(list, True, "list of author names"),
+    "date": Key((str, dt.date), True, "publication date, YYYY-MM-DD; also fixes artifact timestamps"),
+    "links": Key(list, False, "list of `{label, url}` shown on the title page", []),
+    "page": Key(dict, False, "`size` (A5, A4, B5, B6, letter) or `width` + `height`", {"size": "A5"}),
+    "editions": Key(list, True, "the editions, in build order"),
+}
+LINK_KEYS: dict[str, Key] = {
+    "label": Key(str, True, "what the link is (X, GitHub, …)"),
+    "url": Key(str, False, "https:// address"),
+    "text": Key(str, False, "shown instead of an address (a handle without a URL)"),
+}
+PAGE_KEYS: dict[str, Key] = {
+    "size": Key(str, False, "named trim size"),
+    "width": Key(str, False, "trim width, e.g. 148mm"),
+    "height": Key(str, False, "trim height, e.g. 210mm"),
+}
+EDITION_KEYS: dict[str, Key] = {
+    "lang": Key(str, True, f"language tag, one of: {', '.join(known_tags())}"),
+    "title": Key(str, False, "title of this edition (default: the book title)"),
+    "subtitle": Key(str, False, "subtitle of this edition"),
+    "locale": Key(str, False, "citation/date locale (default from the language, e.g. ja-JP)"),
+    "dir": Key(str, False, "text direction, ltr or rtl (default from the language)"),
+    "fonts": Key(dict, False, "`serif` and `sans` fontconfig family names (default from the language)"),
+    "timeline": Key(str, True, "path of the timeline chapter, relative to the book directory"),
+    "letter": Key((str, type(None)), False, "path of the letter chapter, or null while there is none"),
+    "appendices": Key(list, False, "paths of the appendix chapters, in order", []),
+}
+FONT_KEYS: dict[str, Key] = {
+    "serif": Key(str, False, "body text family"),
+    "sans": Key(str, False, "headings family"),
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str | None
+    text: str | None
+
+
+@dataclass(frozen=True)
+class ChapterRef:
+    """A chapter as the manifest names it: role, path and the manifest line naming it."""
+
+    role: str               # timeline | letter | appendix
+    path: Path              # absolute, inside the book
+    rel: str                # as written in the manifest
+    line: int
+
+
+@dataclass(frozen=True)
+class Edition:
+    lang: str
+    language: Language
+    title: str
+    subtitle: str | None
+    locale: str
+    dir: str
+    serif: str
+    sans: str
+    chapters: tuple[ChapterRef, ...]
+    has_letter: bool
+
+
+@dataclass(frozen=True)
+class Book:
+    root: Path
+    manifest: Path
+    slug: str
+    title: str
+    authors: tuple[str, ...]
+    date: str
+    links: tuple[Link, ...]
+    page_width: str
+    page_height: str
+    editions: tuple[Edition, ...] = field(default=())
+
+    def edition(self, lang: str) -> Edition:
+        for ed in self.editions:
+            if ed.lang == lang:
+                return ed
+        raise BuildError(f"the book has no edition {lang!r}", self.manifest,
+                         hint="editions: " + ", ".join(e.lang for e in self.editions))
+
+
+class _Checker:
+    """Collects problems with the manifest, each with its line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.errors: list[BuildError] = []
+
+    def error(self, node: yaml.Node | None, message: str, hint: str | None = None) -> None:
+        line = node.start_mark.line + 1 if node is not None else None
+        self.errors.append(BuildError(message, self.path, line, hint))
+
+    def mapping(self, node: yaml.Node, keys: dict[str, Key], where: str) -> dict[str, tuple[Any, yaml.Node]]:
+        """Check a mapping against its declared keys; return {key: (value, node)}."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{where} must be a mapping of keys", hint="see the schema in the README")
+            return {}
+        out: dict[str, tuple[Any, yaml.Node]] = {}
+        for knode, vnode in node.value:
+            key = knode.value
+            if key not in keys:
+                near = difflib.get_close_matches(str(key), keys, n=1)
+                hint = f"did you mean {near[0]!r}?" if near else "known keys: " + ", ".join(keys)
+                self.error(knode, f"unknown key {key!r} in {where}", hint)
+                continue
+            if key in out:
+                self.error(knode, f"key {key!r} given twice in {where}")
+                continue
+            value = _plain(vnode)
+            spec = keys[key]
+            if not isinstance(value, spec.type):
+                self.error(vnode, f"{where}.{key} must be {_type_name(spec.type)}, not {_type_name(type(value))}",
+                           hint=spec.doc)
+                continue
+            out[key] = (value, vnode)
+        for key, spec in keys.items():
+            if spec.required and key not in out and not any(k.value == key for k, _ in node.value):
+                self.error(node, f"{where} is missing the required key {key!r}", hint=spec.doc)
+        return out
+
+
+def _type_name(t: Any) -> str:
+    names = {str: "a string", list: "a list", dict: "a mapping", int: "a number", float: "a number",
+             bool: "true or false", type(None): "null", dt.date: "a date"}
+    if isinstance(t, tuple):
+        return " or ".join(names.get(x, x.__name__) for x in t)
+    return names.get(t, t.__name__)
+
+
+def _plain(node: yaml.Node) -> Any:
+    return yaml.constructor.SafeConstructor().construct_document(node) if node is not None else None
+
+
+def _compose(path: Path) -> yaml.Node:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BuildError("no manifest found", path, hint=f"a book directory holds a {MANIFEST_NAME}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise BuildError("the manifest is not valid UTF-8", path, line, hint="save it as UTF-8") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise BuildError(f"malformed YAML: {exc.problem or exc}", path, line,
+                         hint="check the indentation and quoting on that line") from None
+    except yaml.YAMLError as exc:
+        raise BuildError(f"malformed YAML: {exc}", path) from None
+    if node is None:
+        raise BuildError("the manifest is empty", path, hint="see the schema in the README")
+    return node
+
+
+def resolve_in_book(root: Path, rel: str, manifest: Path, line: int | None) -> Path:
+    """Resolve a chapter path; it must stay inside the book directory (symlinks included)."""
+    if not rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) or "://" in rel:
+        raise BuildError(f"chapter path {rel!r} must be relative to the book directory", manifest, line,
+                         hint="write it like ja/timeline.md")
+    candidate = (root / rel)
+    real = candidate.resolve()
+    if not real.is_relative_to(root.resolve()):
+        raise BuildError(f"chapter path {rel!r} leads outside the book directory", manifest, line,
+                         hint="chapters must be files inside the book directory")
+    if not real.is_file():
+        raise BuildError(f"chapter file {rel!r} does not exist", manifest, line,
+                         hint=f"create {candidate} or fix the path")
+    return real
+
+
+def load_manifest(book_dir: str | Path) -> Book:
+    """Read and validate `<book_dir>/book.yaml`; raise BuildError(s) naming file and line."""
+    root = Path(book_dir).resolve()
+    path = root / MANIFEST_NAME
+    if not root.is_dir():
+        raise BuildError("book directory not found", book_dir, hint="pass --book DIR with a book.yaml inside")
+    doc = _compose(path)
+    chk = _Checker(path)
+    top = chk.mapping(doc, BOOK_KEYS, "book")
+
+    def get(m: dict, key: str, default: Any = None) -> Any:
+        return m[key][0] if key in m else default
+
+    links = []
+    for item in (top["links"][1].value if "links" in top else []):
+        lk = chk.mapping(item, LINK_KEYS, "links[]")
+        if lk and "url" in lk and not str(get(lk, "url")).startswith("https://"):
+            chk.error(lk["url"][1], "links[].url must start with https://")
+        links.append(Link(get(lk, "label", ""), get(lk, "url"), get(lk, "text")))
+
+    width, height = PAGE_SIZES["A5"]
+    if "page" in top:
+        pg = chk.mapping(top["page"][1], PAGE_KEYS, "page")
+        if "size" in pg:
+            size = get(pg, "size")
+            if size not in PAGE_SIZES:
+                chk.error(pg["size"][1], f"unknown page size {size!r}", "one of: " + ", ".join(PAGE_SIZES))
+            else:
+                width, height = PAGE_SIZES[size]
+        if "width" in pg or "height" in pg:
+            if not ("width" in pg and "height" in pg):
+                chk.error(top["page"][1], "page needs both width and height")
+            for key in ("width", "height"):
+                if key in pg and not _LENGTH.match(get(pg, key)):
+                    chk.error(pg[key][1], f"page.{key} must be a length like 148mm")
+            width, height = get(pg, "width", width), get(pg, "height", height)
+
+    date = get(top, "date")
+    if isinstance(date, dt.date):
+        date = date.isoformat()
+    elif date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        chk.error(top["date"][1], "date must be YYYY-MM-DD")
+    slug = get(top, "slug")
+    if slug is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", slug):
+        chk.error(top["slug"][1], "slug must be lower-case letters, digits and hyphens")
+    authors = get(top, "authors", [])
+    if not all(isinstance(a, str) for a in authors):
+        chk.error(top["authors"][1], "authors must be a list of names")
+
+    editions: list[Edition] = []
+    seen: set[str] = set()
+    for enode in (top["editions"][1].value if "editions" in top else []):
+        ed = chk.mapping(enode, EDITION_KEYS, "editions[]")
+        if not ed or "lang" not in ed:
+            continue
+        tag, tag_node = ed["lang"]
+        if tag not in LANGUAGES:
+            near = difflib.get_close_matches(tag, known_tags(), n=1)
+            chk.error(tag_node, f"unknown language tag {tag!r}",
+                      (f"did you mean {near[0]!r}? " if near else "") + "known: " + ", ".join(known_tags()))
+            continue
+        if tag in seen:
+            chk.error(tag_node, f"edition {tag!r} is listed twice")
+            continue
+        seen.add(tag)
+        language = LANGUAGES[tag]
+        direction = get(ed, "dir", language.dir)
+        if direction not in ("ltr", "rtl"):
+            chk.error(ed["dir"][1], f"dir must be ltr or rtl, not {direction!r}")
+        fonts = chk.mapping(ed["fonts"][1], FONT_KEYS, "editions[].fonts") if "fonts" in ed else {}
+        chapters: list[ChapterRef] = []
+
+        def chapter(role: str, value: str, node: yaml.Node) -> None:
+            line = node.start_mark.line + 1
+            try:
+                chapters.append(ChapterRef(role, resolve_in_book(root, value, path, line), value, line))
+            except BuildError as exc:
+                chk.errors.append(exc)
+
+        if "timeline" in ed:
+            chapter("timeline", *ed["timeline"])
+        if get(ed, "letter"):
+            chapter("letter", *ed["letter"])
+        for anode in (ed["appendices"][1].value if "appendices" in ed else []):
+            value = _plain(anode)
+            if not isinstance(value, str):
+                chk.error(anode, "appendices must be a list of chapter paths")
+                continue
+            chapter("appendix", value, anode)
+        editions.append(Edition(
+            lang=tag, language=language, title=get(ed, "title", get(top, "title", "")),
+            subtitle=get(ed, "subtitle"), locale=get(ed, "locale", language.locale), dir=direction,
+            serif=get(fonts, "serif", language.serif), sans=get(fonts, "sans", language.sans),
+            chapters=tuple(chapters), has_letter=bool(get(ed, "letter")),
+        ))
+    if "editions" in top and not top["editions"][0]:
+        chk.error(top["editions"][1], "the book has no editions", "add at least one edition")
+    if chk.errors:
+        raise chk.errors[0] if len(chk.errors) == 1 else BuildErrors(chk.errors)
+    return Book(root=root, manifest=path, slug=slug, title=get(top, "title"), authors=tuple(authors),
+                date=date, links=tuple(links), page_width=width, page_height=height,
+                editions=tuple(editions))

@@ -1,0 +1,124 @@
+"""Runs the stages top to bottom; the only module that knows their order."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import epub as epub_stage
+from . import html as html_stage
+from .errors import BuildError
+from .manifest import Book, Edition, load_manifest
+from .output import place, scratch_dir
+from .pdf import write_pdf
+from .qa import run_epubcheck
+from .sources import load_chapters
+from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
+
+PRESS_ROOT = Path(__file__).resolve().parent.parent
+STYLES = PRESS_ROOT / "styles"
+FORMATS = ("pdf", "epub")
+
+
+@dataclass
+class Artifact:
+    lang: str
+    format: str
+    path: Path
+    bytes: int
+    seconds: float
+    pages: int | None = None
+
+
+@dataclass
+class Report:
+    """What a build did: artifacts written and warnings, for the CLI to print."""
+
+    artifacts: list[Artifact] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Reporter:
+    """Receives progress; the CLI prints it, tests can ignore it."""
+
+    def start(self, lang: str, fmt: str) -> None: ...
+    def done(self, artifact: Artifact) -> None: ...
+    def warn(self, message: str) -> None: ...
+    def info(self, message: str) -> None: ...
+
+
+def artifact_name(book: Book, edition: Edition, fmt: str) -> str:
+    return f"{book.slug}-{edition.lang}.{fmt}"
+
+
+def select_editions(book: Book, langs: list[str] | None) -> list[Edition]:
+    if not langs:
+        return list(book.editions)
+    return [book.edition(lang) for lang in langs]
+
+
+def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: Report) -> None:
+    families = set()
+    for ed in editions:
+        families |= {ed.serif, ed.sans}
+    require_fonts(families)
+    if not has_harfbuzz_subset():
+        msg = ("libharfbuzz-subset0 is missing: WeasyPrint will subset CJK fonts about ten times "
+               f"slower (install it: {INSTALL_HINT})")
+        report.warnings.append(msg)
+        reporter.warn(msg)
+    no_letter = [ed.lang for ed in editions if not ed.has_letter]
+    if no_letter:
+        msg = "no letter chapter yet in: " + ", ".join(no_letter) + " (add `letter:` to the edition in book.yaml)"
+        report.warnings.append(msg)
+        reporter.warn(msg)
+
+
+def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = FORMATS,
+          langs: list[str] | None = None, reporter: Reporter | None = None,
+          check_epub: bool = True) -> Report:
+    """Build the chosen editions and formats into out_dir; return what was written."""
+    reporter = reporter or Reporter()
+    report = Report()
+    book = load_manifest(book_dir)
+    editions = select_editions(book, langs)
+    os.environ.setdefault("SOURCE_DATE_EPOCH", epub_stage.source_date_epoch(book))
+    preflight(book, editions, reporter, report)
+    out = Path(out_dir)
+    with scratch_dir(out) as tmp:
+        for ed in editions:
+            chapters = load_chapters(book, ed)
+            for fmt in formats:
+                reporter.start(ed.lang, fmt)
+                t0 = time.perf_counter()
+                name = artifact_name(book, ed, fmt)
+                tmp_file = tmp / name
+                pages = None
+                if fmt == "pdf":
+                    rendered = html_stage.render_chapters(ed, chapters)
+                    doc = html_stage.render_book_html(book, ed, rendered)
+                    pages, warnings = write_pdf(doc, book.root, [STYLES / "book.css"], tmp_file,
+                                                allowed=[book.root, STYLES],
+                                                identifier=f"{book.slug}-{ed.lang}".encode())
+                    for w in warnings:
+                        msg = f"[{ed.lang} pdf] {w}"
+                        report.warnings.append(msg)
+                        reporter.warn(msg)
+                elif fmt == "epub":
+                    epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", tmp_file)
+                    if check_epub:
+                        findings = run_epubcheck(tmp_file)
+                        if findings:
+                            raise BuildError(
+                                f"epubcheck rejected the {ed.lang} EPUB ({len(findings)} problems); "
+                                "the previous file is left in place:\n  "
+                                + "\n  ".join(str(f) for f in findings[:20]), out / name)
+                else:
+                    raise BuildError(f"unknown format {fmt!r}", hint="pdf or epub")
+                place(tmp_file, out / name)
+                art = Artifact(ed.lang, fmt, out / name, (out / name).stat().st_size,
+                               time.perf_counter() - t0, pages)
+                report.artifacts.append(art)
+                reporter.done(art)
+    return report

@@ -1,0 +1,112 @@
+"""Stage 2: read each edition's chapters (UTF-8, front matter, first heading)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import BuildError
+from .languages import LANGUAGES, known_tags
+from .manifest import Book, ChapterRef, Edition
+
+FRONT_KEYS = {
+    "lang": "language of the chapter text when it differs from the edition (e.g. ko for the appendices)",
+    "short_title": "short title for running heads and the table of contents",
+    "source": "the seed file this chapter was imported or translated from",
+    "source_sha256": "sha256 of that source when imported or translated",
+}
+
+
+@dataclass(frozen=True)
+class Chapter:
+    ref: ChapterRef
+    display: str            # path shown in messages (relative to the book when possible)
+    lang: str
+    short_title: str | None
+    markdown: str           # body without front matter
+    body_line: int          # line number of the body's first line in the file
+    meta: dict
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(Path(root.name) / path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def read_text(path: Path, display: str) -> str:
+    """Read a UTF-8 text file; a bad byte is reported with its line."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BuildError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", display, line,
+                         hint="save the file as UTF-8") from None
+    return text.replace("\r\n", "\n")
+
+
+def split_front_matter(text: str, display: str) -> tuple[dict, str, int]:
+    """Return (front matter, body, line number where the body starts)."""
+    if not text.startswith("---\n"):
+        return {}, text, 1
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise BuildError("front matter opened with --- is never closed", display, 1,
+                         hint="end it with a line holding only ---")
+    block = text[4:end]
+    try:
+        meta = yaml.safe_load(block) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise BuildError(f"malformed front matter: {exc.problem}", display,
+                         (mark.line + 2) if mark else 1) from None
+    if not isinstance(meta, dict):
+        raise BuildError("front matter must be a mapping of keys", display, 2)
+    for i, key in enumerate(meta):
+        if key not in FRONT_KEYS:
+            line = next((n + 2 for n, s in enumerate(block.split("\n")) if s.startswith(f"{key}:")), 2)
+            raise BuildError(f"unknown front-matter key {key!r}", display, line,
+                             hint="known keys: " + ", ".join(FRONT_KEYS))
+    body_line = text[: end + 5].count("\n") + 1
+    return meta, text[end + 5:], body_line
+
+
+_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
+
+
+def check_media(body: str, display: str, first_line: int) -> None:
+    """Images must be relative paths inside the book: nothing is fetched or read from outside."""
+    for n, line in enumerate(body.split("\n")):
+        for m in _IMAGE.finditer(line):
+            src = m.group(1)
+            if re.match(r"^[A-Za-z][\w+.-]*:", src) or src.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", src):
+                raise BuildError(f"image {src!r} is outside the book", display, first_line + n,
+                                 hint="images must be files inside the book directory, named by a relative path; "
+                                      "the press never fetches URLs")
+
+
+def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
+    display = _display(ref.path, book.root)
+    text = read_text(ref.path, display)
+    meta, body, body_line = split_front_matter(text, display)
+    lang = meta.get("lang", edition.lang)
+    if lang not in LANGUAGES:
+        raise BuildError(f"unknown language tag {lang!r} in front matter", display, 2,
+                         hint="known: " + ", ".join(known_tags()))
+    first = next(((n, s) for n, s in enumerate(body.split("\n")) if s.strip()), None)
+    if first is None:
+        raise BuildError("the chapter is empty", display, body_line, hint="a chapter starts with a # heading")
+    if not re.match(r"#\s", first[1]):
+        raise BuildError("a chapter must start with a level-1 heading", display, body_line + first[0],
+                         hint="begin the text with a line like '# Title'")
+    check_media(body, display, body_line)
+    return Chapter(ref, display, lang, meta.get("short_title"), body, body_line, meta)
+
+
+def load_chapters(book: Book, edition: Edition) -> list[Chapter]:
+    """The edition's chapters in reading order: timeline, letter, appendices."""
+    return [load_chapter(ref, edition, book) for ref in edition.chapters]

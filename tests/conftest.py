@@ -1,0 +1,60 @@
+"""Shared fixtures: the small fixture book, book overlays, the real book built once."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def minimal_book(tmp_path: Path) -> Path:
+    """A writable copy of tests/fixtures/minimal."""
+    dest = tmp_path / "book"
+    shutil.copytree(FIXTURES / "minimal", dest)
+    return dest
+
+
+def overlay(book: Path, files: dict[str, str | bytes | None]) -> Path:
+    """Change a book copy: write (str/bytes) or delete (None) the given files."""
+    for rel, content in files.items():
+        path = book / rel
+        if content is None:
+            path.unlink()
+        elif isinstance(content, bytes):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+    return book
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the real CLI (`python build.py …`) in a subprocess."""
+    return subprocess.run([sys.executable, str(ROOT / "build.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def real_book(tmp_path_factory) -> Path:
+    """The real book/ built once (PDF + EPUB, every edition, epubcheck on)."""
+    out = tmp_path_factory.mktemp("dist")
+    proc = run_cli("all", "--book", str(ROOT / "book"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def minimal_built(tmp_path_factory) -> Path:
+    """The fixture book built once, into a directory of its own."""
+    out = tmp_path_factory.mktemp("mini")
+    proc = run_cli("all", "--book", str(FIXTURES / "minimal"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up everything the press needs on a Debian machine: system packages (as root they are
+# installed; otherwise the exact command is printed), then a virtual environment with the
+# pinned Python dependencies. Safe to run again: it does only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+# Fonts for CJK, Arabic and Devanagari; libharfbuzz-subset0 makes CJK font subsetting ~10x
+# faster in WeasyPrint; Java runs epubcheck; poppler-utils gives pdftotext/pdffonts/pdftoppm.
+PACKAGES=(fonts-noto-cjk fonts-noto-core libharfbuzz-subset0 poppler-utils)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+"$PYTHON" -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
+
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing system packages: ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing system packages: ${missing[*]}" >&2
+    echo "setup: run this once, then try again:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+stamp="$VENV/.installed-$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: creating $VENV with the pinned Python dependencies" >&2
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.lock
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
