@@ -1,0 +1,83 @@
+"""The fixture book end to end: a letter chapter, footnotes, the CLI's output, reproducibility."""
+from __future__ import annotations
+
+import zipfile
+
+import pypdf
+import pytest
+
+from conftest import FIXTURES, run_cli
+from test_book import pdf_pages, squash
+
+
+def test_letter_chapter_end_to_end(minimal_built):
+    pages = pdf_pages(minimal_built / "mini-ja.pdf")
+    text = squash("".join(pages))
+    order = [text.find(h) for h in ("年表の見出し", "手紙の見出し", "付録A", "한국어부록")]
+    assert all(p > 0 for p in order) and order == sorted(order), order
+    toc = next(p for p in pages if p.startswith("目次"))
+    assert "手紙の見出し" in toc
+    with zipfile.ZipFile(minimal_built / "mini-ja.epub") as z:
+        nav = z.read("EPUB/nav.xhtml").decode()
+    assert "手紙の見出し" in nav
+
+
+def test_chapters_open_on_right_hand_pages(minimal_built):
+    pages = pdf_pages(minimal_built / "mini-ja.pdf")
+    starts = [i for i, p in enumerate(pages) if any(h in p for h in ("年表の見出し\n", "手紙の見出し\n", "付録A\n"))
+              and "目次" not in p]
+    assert starts and all(i % 2 == 0 for i in starts), starts     # index 0 is page 1, a right-hand page
+
+
+def test_footnote_at_foot_of_its_page(minimal_built):
+    pages = pdf_pages(minimal_built / "mini-ja.pdf")
+    page = next(p for p in pages if "脚注の本文です" in p)
+    assert "最初の段落です" in page
+    assert page.index("最初の段落です") < page.index("脚注の本文です")
+
+
+def test_trim_size_from_manifest(minimal_built):
+    box = pypdf.PdfReader(minimal_built / "mini-ja.pdf").pages[0].mediabox
+    assert round(float(box.width) / 72 * 25.4) == 125 and round(float(box.height) / 72 * 25.4) == 176
+
+
+def test_missing_letter_reported_once(tmp_path):
+    proc = run_cli("pdf", "--book", str(FIXTURES / "minimal"), "--out", str(tmp_path), "--lang", "zh-Hans")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("no letter chapter") == 1 and "zh-Hans" in proc.stderr
+    assert "mini-zh-Hans.pdf" in proc.stderr and "pages" in proc.stderr
+    assert "wrote 1 files" in proc.stdout and "1 warning" in proc.stdout
+
+
+def test_quiet_prints_nothing_on_success(tmp_path):
+    proc = run_cli("pdf", "-q", "--book", str(FIXTURES / "minimal"), "--out", str(tmp_path), "--lang", "ja")
+    assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
+
+
+def test_help_lists_commands_and_options():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for word in ("pdf", "epub", "all", "--lang", "--book", "--out", "--quiet", "--verbose"):
+        assert word in proc.stdout
+
+
+def test_builds_are_byte_identical(minimal_built, tmp_path):
+    proc = run_cli("all", "--book", str(FIXTURES / "minimal"), "--out", str(tmp_path), "--no-epubcheck")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("mini-ja.pdf", "mini-ja.epub", "mini-zh-Hans.pdf", "mini-zh-Hans.epub"):
+        assert (tmp_path / name).read_bytes() == (minimal_built / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("name", ["mini-ja.epub", "mini-zh-Hans.epub"])
+def test_epub_mimetype_first_and_stored(minimal_built, name):
+    with zipfile.ZipFile(minimal_built / name) as z:
+        first = z.infolist()[0]
+    assert first.filename == "mimetype" and first.compress_type == zipfile.ZIP_STORED
+
+
+def test_footnotes_numbered_per_chapter(minimal_built):
+    pages = pdf_pages(minimal_built / "mini-ja.pdf")
+    first = next(p for p in pages if "脚注の本文です" in p)
+    second = next(p for p in pages if "手紙の注です" in p)
+    assert "1. 脚注の本文です" in first
+    assert "1. 手紙の注です" in second
