@@ -14,9 +14,6 @@ class Language:
     sans: str           # headings face
     strings: dict[str, str]
 
-
-_CJK_NOTE = "Noto Serif CJK"
-
 LANGUAGES: dict[str, Language] = {
     lang.tag: lang
     for lang in [
@@ -57,3 +54,25 @@ LANGUAGES: dict[str, Language] = {
 
 def known_tags() -> list[str]:
     return sorted(LANGUAGES)
+
+
+# Tags people write for a language the press knows under another tag.
+ALIASES = {"jp": "ja", "jpn": "ja", "ja-jp": "ja", "zh": "zh-Hans", "cn": "zh-Hans", "zh-cn": "zh-Hans",
+           "zh-sg": "zh-Hans", "zh-tw": "zh-Hant", "zh-hk": "zh-Hant", "tw": "zh-Hant", "kr": "ko",
+           "kor": "ko", "ko-kr": "ko", "en-us": "en", "en-gb": "en", "eng": "en", "ara": "ar",
+           "ar-sa": "ar", "hin": "hi", "hi-in": "hi", "in": "hi"}
+
+
+def unknown_tag_hint(tag: object) -> str:
+    """'did you mean …?' for a tag the press does not know, then the known tags."""
+    known = "known: " + ", ".join(known_tags())
+    if not isinstance(tag, str):
+        return "a language tag is a single string; " + known
+    lowered = {t.lower(): t for t in LANGUAGES}
+    guess = ALIASES.get(tag.lower()) or lowered.get(tag.lower())
+    if not guess:
+        import difflib
+
+        near = difflib.get_close_matches(tag.lower(), list(lowered), n=1, cutoff=0.5)
+        guess = lowered[near[0]] if near else None
+    return (f"did you mean {guess!r}? " if guess else "") + known

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from .errors import BuildError, BuildErrors
-from .languages import LANGUAGES, Language, known_tags
+from .languages import LANGUAGES, Language, known_tags, unknown_tag_hint
+from .system import installed_families
 
 MANIFEST_NAME = "book.yaml"
 
@@ -139,6 +140,9 @@ class _Checker:
             return {}
         out: dict[str, tuple[Any, yaml.Node]] = {}
         for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                self.error(knode, f"a key in {where} must be a plain name", hint="known keys: " + ", ".join(keys))
+                continue
             key = knode.value
             if key not in keys:
                 near = difflib.get_close_matches(str(key), keys, n=1)
@@ -148,7 +152,11 @@ class _Checker:
             if key in out:
                 self.error(knode, f"key {key!r} given twice in {where}")
                 continue
-            value = _plain(vnode)
+            try:
+                value = _plain(vnode)
+            except _ValueProblem as exc:
+                self.error(vnode, f"{where}.{key}: {exc}", hint=f"{keys[key].doc}; put text in quotes")
+                continue
             spec = keys[key]
             if not isinstance(value, spec.type):
                 self.error(vnode, f"{where}.{key} must be {_type_name(spec.type)}, not {_type_name(type(value))}",
@@ -169,8 +177,19 @@ def _type_name(t: Any) -> str:
     return names.get(t, t.__name__)
 
 
+class _ValueProblem(Exception):
+    """A YAML value that cannot be read (an impossible date, an unknown !tag)."""
+
+
 def _plain(node: yaml.Node) -> Any:
-    return yaml.constructor.SafeConstructor().construct_document(node) if node is not None else None
+    if node is None:
+        return None
+    try:
+        return yaml.constructor.SafeConstructor().construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        raise _ValueProblem(str(exc.problem or exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise _ValueProblem(f"cannot read the value ({exc})") from None
 
 
 def _compose(path: Path) -> yaml.Node:
@@ -195,6 +214,14 @@ def _compose(path: Path) -> yaml.Node:
     return node
 
 
+def display_path(path: Path) -> Path:
+    """The path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def resolve_in_book(root: Path, rel: str, manifest: Path, line: int | None) -> Path:
     """Resolve a chapter path; it must stay inside the book directory (symlinks included)."""
     if not rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) or "://" in rel:
@@ -214,7 +241,7 @@ def resolve_in_book(root: Path, rel: str, manifest: Path, line: int | None) -> P
 def load_manifest(book_dir: str | Path) -> Book:
     """Read and validate `<book_dir>/book.yaml`; raise BuildError(s) naming file and line."""
     root = Path(book_dir).resolve()
-    path = root / MANIFEST_NAME
+    path = display_path(root / MANIFEST_NAME)
     if not root.is_dir():
         raise BuildError("book directory not found", book_dir, hint="pass --book DIR with a book.yaml inside")
     doc = _compose(path)
@@ -268,9 +295,7 @@ def load_manifest(book_dir: str | Path) -> Book:
             continue
         tag, tag_node = ed["lang"]
         if tag not in LANGUAGES:
-            near = difflib.get_close_matches(tag, known_tags(), n=1)
-            chk.error(tag_node, f"unknown language tag {tag!r}",
-                      (f"did you mean {near[0]!r}? " if near else "") + "known: " + ", ".join(known_tags()))
+            chk.error(tag_node, f"unknown language tag {tag!r}", unknown_tag_hint(tag))
             continue
         if tag in seen:
             chk.error(tag_node, f"edition {tag!r} is listed twice")
@@ -281,6 +306,11 @@ def load_manifest(book_dir: str | Path) -> Book:
         if direction not in ("ltr", "rtl"):
             chk.error(ed["dir"][1], f"dir must be ltr or rtl, not {direction!r}")
         fonts = chk.mapping(ed["fonts"][1], FONT_KEYS, "editions[].fonts") if "fonts" in ed else {}
+        for key, (family, fnode) in fonts.items():
+            if installed_families() and family not in installed_families():
+                near = difflib.get_close_matches(family, sorted(installed_families()), n=1)
+                chk.error(fnode, f"font family {family!r} (editions[].fonts.{key}) is not installed",
+                          (f"did you mean {near[0]!r}? " if near else "") + "list installed families with fc-list : family")
         chapters: list[ChapterRef] = []
 
         def chapter(role: str, value: str, node: yaml.Node) -> None:

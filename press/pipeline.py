@@ -11,7 +11,6 @@ from . import html as html_stage
 from .errors import BuildError
 from .manifest import Book, Edition, load_manifest
 from .output import place, scratch_dir
-from .pdf import write_pdf
 from .qa import run_epubcheck
 from .sources import load_chapters
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
@@ -85,10 +84,13 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     editions = select_editions(book, langs)
     os.environ.setdefault("SOURCE_DATE_EPOCH", epub_stage.source_date_epoch(book))
     preflight(book, editions, reporter, report)
+    # Read every chapter of every edition first: a bad chapter fails before anything renders.
+    chapters_of = {ed.lang: load_chapters(book, ed) for ed in editions}
     out = Path(out_dir)
+    finished: list[tuple[Path, Path]] = []
     with scratch_dir(out) as tmp:
         for ed in editions:
-            chapters = load_chapters(book, ed)
+            chapters = chapters_of[ed.lang]
             for fmt in formats:
                 reporter.start(ed.lang, fmt)
                 t0 = time.perf_counter()
@@ -96,6 +98,8 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                 tmp_file = tmp / name
                 pages = None
                 if fmt == "pdf":
+                    from .pdf import write_pdf  # WeasyPrint loads in ~0.6 s: only when rendering
+
                     rendered = html_stage.render_chapters(ed, chapters)
                     doc = html_stage.render_book_html(book, ed, rendered)
                     pages, warnings = write_pdf(doc, book.root, [STYLES / "book.css"], tmp_file,
@@ -116,9 +120,12 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                                 + "\n  ".join(str(f) for f in findings[:20]), out / name)
                 else:
                     raise BuildError(f"unknown format {fmt!r}", hint="pdf or epub")
-                place(tmp_file, out / name)
-                art = Artifact(ed.lang, fmt, out / name, (out / name).stat().st_size,
+                finished.append((tmp_file, out / name))
+                art = Artifact(ed.lang, fmt, out / name, tmp_file.stat().st_size,
                                time.perf_counter() - t0, pages)
                 report.artifacts.append(art)
                 reporter.done(art)
+        # All or nothing: the previous artifacts are replaced only once every one is good.
+        for tmp_file, target in finished:
+            place(tmp_file, target)
     return report

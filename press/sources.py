@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from .errors import BuildError
-from .languages import LANGUAGES, known_tags
-from .manifest import Book, ChapterRef, Edition
+from .languages import LANGUAGES, unknown_tag_hint
+from .manifest import Book, ChapterRef, Edition, display_path
 
 FRONT_KEYS = {
     "lang": "language of the chapter text when it differs from the edition (e.g. ko for the appendices)",
@@ -31,10 +31,7 @@ class Chapter:
 
 
 def _display(path: Path, root: Path) -> str:
-    try:
-        return str(Path(root.name) / path.relative_to(root))
-    except ValueError:
-        return str(path)
+    return str(display_path(path))
 
 
 def read_text(path: Path, display: str) -> str:
@@ -66,24 +63,46 @@ def split_front_matter(text: str, display: str) -> tuple[dict, str, int]:
                          (mark.line + 2) if mark else 1) from None
     if not isinstance(meta, dict):
         raise BuildError("front matter must be a mapping of keys", display, 2)
-    for i, key in enumerate(meta):
+    for key, value in meta.items():
+        line = key_line(block, key)
         if key not in FRONT_KEYS:
-            line = next((n + 2 for n, s in enumerate(block.split("\n")) if s.startswith(f"{key}:")), 2)
             raise BuildError(f"unknown front-matter key {key!r}", display, line,
-                             hint="known keys: " + ", ".join(FRONT_KEYS))
+                             hint="known keys: " + ", ".join(map(str, FRONT_KEYS)))
+        if not isinstance(value, str):
+            raise BuildError(f"front-matter key {key!r} must be a single text value", display, line,
+                             hint=FRONT_KEYS[key])
     body_line = text[: end + 5].count("\n") + 1
     return meta, text[end + 5:], body_line
 
 
+def key_line(block: str, key: object) -> int:
+    """Line of `key:` in the file, counting the opening --- as line 1."""
+    return next((n + 2 for n, s in enumerate(block.split("\n")) if s.startswith(f"{key}:")), 2)
+
+
 _IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
+_IMAGE_REF = re.compile(r"!\[([^\]]*)\](?:\[([^\]]*)\])?(?!\()")
+_REF_DEF = re.compile(r"^ {0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(?:\s|$)")
+
+
+def outside_book(src: str) -> bool:
+    """A URL (any scheme), an absolute path or a `..` step: not a file inside the book."""
+    return bool(re.match(r"^[A-Za-z][\w+.-]*:", src) or src.startswith(("/", "\\"))
+                or ".." in re.split(r"[/\\]", src))
 
 
 def check_media(body: str, display: str, first_line: int) -> None:
     """Images must be relative paths inside the book: nothing is fetched or read from outside."""
-    for n, line in enumerate(body.split("\n")):
-        for m in _IMAGE.finditer(line):
-            src = m.group(1)
-            if re.match(r"^[A-Za-z][\w+.-]*:", src) or src.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", src):
+    lines = body.split("\n")
+    used_refs = {(m.group(2) or m.group(1)).strip().lower()
+                 for line in lines for m in _IMAGE_REF.finditer(line)}
+    for n, line in enumerate(lines):
+        sources = [m.group(1) for m in _IMAGE.finditer(line)]
+        d = _REF_DEF.match(line)
+        if d and d.group(1).strip().lower() in used_refs:
+            sources.append(d.group(2))
+        for src in sources:
+            if outside_book(src):
                 raise BuildError(f"image {src!r} is outside the book", display, first_line + n,
                                  hint="images must be files inside the book directory, named by a relative path; "
                                       "the press never fetches URLs")
@@ -95,8 +114,8 @@ def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
     meta, body, body_line = split_front_matter(text, display)
     lang = meta.get("lang", edition.lang)
     if lang not in LANGUAGES:
-        raise BuildError(f"unknown language tag {lang!r} in front matter", display, 2,
-                         hint="known: " + ", ".join(known_tags()))
+        raise BuildError(f"unknown language tag {lang!r} in front matter", display,
+                         key_line(text[4:], "lang"), hint=unknown_tag_hint(lang))
     first = next(((n, s) for n, s in enumerate(body.split("\n")) if s.strip()), None)
     if first is None:
         raise BuildError("the chapter is empty", display, body_line, hint="a chapter starts with a # heading")

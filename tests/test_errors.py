@@ -184,28 +184,18 @@ CASES = [
     pytest.param(missing_required_timeline, id="missing-timeline"),
     pytest.param(manifest_case("- lang: ja", "- lang: jp", "lang: jp",
                                "unknown language tag 'jp'", "did you mean 'ja'"),
-                 marks=pytest.mark.xfail(strict=True, reason="manifest.py: difflib cutoff 0.6 finds no "
-                                         "match for 'jp', so no \"did you mean 'ja'\"; only the list of tags"),
                  id="lang-jp"),
     pytest.param(manifest_case("- lang: zh-Hans", "- lang: zh-hans", "lang: zh-hans",
                                "unknown language tag 'zh-hans'", "did you mean 'zh-Hans'"),
                  id="lang-wrong-case"),
     pytest.param(duplicate_edition, id="duplicate-edition"),
     pytest.param(manifest_case("date: 2026-01-02", "date: 2026-13-45", "date:", "date", "YYYY-MM-DD"),
-                 marks=pytest.mark.xfail(strict=True, reason="manifest.py _plain(): yaml's timestamp "
-                                         "constructor raises ValueError (traceback)"),
                  id="date-impossible"),
     pytest.param(manifest_case("\ntitle: ", "\ntitle: !Keep4o ", "title:", "!Keep4o"),
-                 marks=pytest.mark.xfail(strict=True, reason="manifest.py _plain(): a title starting "
-                                         "with '!' is a YAML tag; ConstructorError escapes (traceback)"),
                  id="title-starts-with-bang"),
     pytest.param(unhashable_key,
-                 marks=pytest.mark.xfail(strict=True, reason="manifest.py _Checker.mapping(): "
-                                         "`key not in keys` with a list key raises TypeError (traceback)"),
                  id="unhashable-key"),
     pytest.param(font_family_typo,
-                 marks=pytest.mark.xfail(strict=True, reason="system.require_fonts(): no book.yaml:line, "
-                                         "and the hint says to apt-get the Noto fonts for a misspelt name"),
                  id="font-family-typo"),
     # --- book.yaml: chapter paths
     pytest.param(missing_chapter_file, id="chapter-missing"),
@@ -236,13 +226,9 @@ CASES = [
                  id="front-matter-unclosed"),
     pytest.param(chapter_case("ja/timeline.md", ["---", "short_title: 年表", "lang: jp", "---", *BODY],
                               "lang: jp", "unknown language tag 'jp'"),
-                 marks=pytest.mark.xfail(strict=True, reason="sources.py load_chapter(): front-matter "
-                                         "lang errors always report line 2"),
                  id="front-matter-lang-line"),
     pytest.param(chapter_case("ja/timeline.md", ["---", "lang: [ja, ko]", "---", *BODY],
                               "lang:", "lang"),
-                 marks=pytest.mark.xfail(strict=True, reason="sources.py load_chapter(): `lang not in "
-                                         "LANGUAGES` with a list raises TypeError (traceback)"),
                  id="front-matter-lang-list"),
     pytest.param(chapter_case("ja/timeline.md", [*BODY, "図:", "", "![x](https://example.com/a.png)", ""],
                               "![x]", "'https://example.com/a.png'", "outside the book",
@@ -253,9 +239,7 @@ CASES = [
                  id="image-file-url"),
     pytest.param(chapter_case("ja/timeline.md",
                               [*BODY, "![x][fig]", "", "[fig]: https://example.com/a.png", ""],
-                              "![x]", "'https://example.com/a.png'", "never fetches URLs"),
-                 marks=pytest.mark.xfail(strict=True, reason="sources.check_media() misses reference-style "
-                                         "images; pandoc's confine_media.lua stops them, without a line"),
+                              "[fig]:", "'https://example.com/a.png'", "never fetches URLs"),
                  id="image-reference-style"),
     # --- command line and file system
     pytest.param(book_dir_missing, id="book-dir-missing"),
