@@ -161,3 +161,21 @@ def test_appendix_b_notes_sit_on_their_page(real_book, lang):
         hits = [i for i, p in enumerate(pages) if squash(note) in squash(p)]
         assert len(hits) == 1, note
         assert "(valuation)" in pages[hits[0]] or "(AI coding tool)" in pages[hits[0]]
+
+
+# Characters that must never start a line (kinsoku) and never end one, in Japanese and Chinese.
+NO_LINE_START = "、。，．・：；？！」』）〕］｝〉》】ー…ぁぃぅぇぉっゃゅょァィゥェォッャュョ"
+NO_LINE_END = "「『（〔［｛〈《【"
+
+
+@pytest.mark.parametrize("lang", EDITIONS)
+def test_cjk_line_breaking_rules(real_book, lang):
+    """No line of the timeline starts with closing punctuation or ends with an opening bracket."""
+    pages = pdf_pages(real_book / f"keep4o-{lang}.pdf")
+    bad = []
+    for n, page in enumerate(pages[4:14], start=5):
+        for line in page.split("\n"):
+            line = line.strip()
+            if line and (line[0] in NO_LINE_START or line[-1] in NO_LINE_END):
+                bad.append((n, line))
+    assert not bad, bad[:5]

@@ -16,7 +16,12 @@ for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
-"$PYTHON" -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ! -x "$VENV/bin/python" ]; then
+  # Debian's python3 needs python3-venv for `-m venv` (ensurepip); try it in a throwaway dir.
+  probe=$(mktemp -d)
+  "$PYTHON" -m venv "$probe/v" >/dev/null 2>&1 || missing+=(python3-venv)
+  rm -rf "$probe"
+fi
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
