@@ -33,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="dist", metavar="DIR", help="output directory (default: dist)")
     p.add_argument("--no-epubcheck", action="store_true",
                    help="skip epubcheck on the EPUBs (faster drafts; CI never skips it)")
+    p.add_argument("--draft", action="store_true",
+                   help="print unknown citation keys as-is (with a warning) instead of failing")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     g.add_argument("-v", "--verbose", action="store_true", help="print every warning in full and each stage")
@@ -67,7 +69,7 @@ class ConsoleReporter:
     def warn(self, message: str) -> None:
         self.warnings += 1
         if not self.quiet:
-            first = message if self.verbose else message.split("\n")[0][:200]
+            first = message if self.verbose else message.split("\n")[0]
             self._print(f"warning: {first}")
 
     def info(self, message: str) -> None:
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         report = build(args.book, args.out, formats=formats, langs=args.lang, reporter=reporter,
-                       check_epub=not args.no_epubcheck)
+                       check_epub=not args.no_epubcheck, draft=args.draft)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

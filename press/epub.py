@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 import re
 import uuid
 from pathlib import Path
 
 import yaml
 
+from .citations import Citeproc
 from .html import appendix_letter, run_pandoc
 from .manifest import Book, Edition
 from .sources import Chapter
@@ -42,7 +44,7 @@ def _heading(chapter: Chapter, edition: Edition, label: str | None) -> str:
     return "\n".join(lines)
 
 
-def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter]) -> str:
+def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> str:
     meta = {
         "title": edition.title,
         "author": list(book.authors),
@@ -62,15 +64,47 @@ def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter]) -> s
             label = edition.language.strings["appendix"].format(letter=appendix_letter(n_appendix))
             n_appendix += 1
         parts.append(_heading(ch, edition, label))
+    if cite and cite.cited:
+        parts.append(f"# {edition.language.strings['bibliography']}\n\n::: {{#refs}}\n:::\n")
     return "\n\n".join(parts)
 
 
-def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path, target: Path) -> None:
+def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path, target: Path,
+               cite: Citeproc | None = None) -> None:
     """Write the EPUB to `target`; images only from the book (confine_media.lua).
 
     Timestamps come from SOURCE_DATE_EPOCH, which the pipeline sets from the book date.
     """
-    text = edition_markdown(book, edition, chapters)
-    args = ["--toc", "--toc-depth=1", "--split-level=1", f"--css={css}",
-            "--epub-title-page=true"]
-    run_pandoc(text, "epub3", f"{edition.lang} EPUB", args, outputfile=str(target))
+    text = edition_markdown(book, edition, chapters, cite)
+    shown = f"{edition.lang} EPUB"
+    fmt = "markdown"
+    if cite and cite.cited:
+        # Citeproc reads its locale from `lang` (ja-JP), but dc:language must be the edition's
+        # tag (ja): resolve the citations in a first pass, then write the EPUB from that AST.
+        text = run_pandoc(text, "json", shown, cite.args(edition.locale, bibliography_section=True))
+        fmt = "json"
+    args = ["--toc", "--toc-depth=1", "--split-level=1", f"--css={css}", "--epub-title-page=true",
+            f"--metadata=lang={edition.lang}"]
+    run_pandoc(text, "epub3", shown, args, outputfile=str(target), fmt=fmt)
+    link_notes_back(target)
+
+
+_ASIDE = re.compile(r'(<aside epub:type="footnote"[^>]*\bid="fn(\d+)"[^>]*>\s*<p>)')
+
+
+def link_notes_back(epub: Path) -> None:
+    """Number every EPUB footnote with a link back to its call (pandoc's EPUB 3 notes only link forward).
+
+    The archive is rewritten member by member in the same order with the same timestamps, and
+    `mimetype` stays first and stored, so the file stays byte-for-byte reproducible.
+    """
+    tmp = epub.with_suffix(".tmp")
+    with zipfile.ZipFile(epub) as src, zipfile.ZipFile(tmp, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".xhtml") and b'epub:type="footnote"' in data:
+                text = _ASIDE.sub(lambda m: m.group(1) + f'<a href="#fnref{m.group(2)}" '
+                                  f'role="doc-backlink">{m.group(2)}</a>. ', data.decode("utf-8"))
+                data = text.encode("utf-8")
+            dst.writestr(info, data, compress_type=info.compress_type)
+    tmp.replace(epub)

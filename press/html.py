@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import html as htmllib
+import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import pypandoc
 
+from .citations import Citeproc
 from .errors import BuildError
 from .languages import LANGUAGES
 from .manifest import Book, Edition
@@ -36,11 +39,13 @@ class RenderedChapter:
     html: str
 
 
-def run_pandoc(text: str, to: str, display: str, args: list[str], outputfile: str | None = None) -> str:
-    """Run pandoc on Markdown; media outside the book stop it (confine_media.lua)."""
+def run_pandoc(text: str, to: str, display: str, args: list[str], outputfile: str | None = None,
+               fmt: str = "markdown") -> str:
+    """Run pandoc on Markdown (or its JSON AST); media outside the book stop it (confine_media.lua)."""
     args = [f"--lua-filter={FILTERS / 'confine_media.lua'}", *args]
     try:
-        return pypandoc.convert_text(text, to, format=MARKDOWN, extra_args=args, outputfile=outputfile)
+        return pypandoc.convert_text(text, to, format=MARKDOWN if fmt == "markdown" else fmt,
+                                     extra_args=args, outputfile=outputfile)
     except RuntimeError as exc:
         msg = str(exc)
         m = re.search(r"press-refused-image: (\S+)", msg)
@@ -50,9 +55,36 @@ def run_pandoc(text: str, to: str, display: str, args: list[str], outputfile: st
         raise BuildError(f"pandoc failed: {msg.strip()[:400]}", display) from None
 
 
-def pandoc_html(markdown: str, display: str, id_prefix: str, inline_notes: bool) -> str:
-    """Convert one chapter's Markdown to an HTML fragment."""
-    args = ["--wrap=none", f"--id-prefix={id_prefix}"]
+# Pandoc has no UI strings for some languages (zh-CN, hi-IN …); the press supplies its own in
+# languages.py, so these warnings say nothing to the user.
+_HARMLESS = re.compile(r"Could not load translations|data file translations/|has no translation defined")
+
+
+@contextmanager
+def pandoc_warnings():
+    """Collect pandoc's warnings (pypandoc logs them) instead of letting them print."""
+    logger = logging.getLogger("pypandoc")
+    collected: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            for line in record.getMessage().strip().splitlines():
+                line = line.strip()
+                if line and not _HARMLESS.search(line):
+                    collected.append(re.sub(r"^\[WARNING\]\s*", "", line))
+
+    saved, logger.handlers = logger.handlers, [Collect(logging.WARNING)]
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield collected
+    finally:
+        logger.handlers, logger.propagate = saved, propagate
+
+
+def pandoc_html(markdown: str, display: str, id_prefix: str, inline_notes: bool,
+                cite_args: list[str] | None = None) -> str:
+    """Convert one chapter's Markdown to an HTML fragment (citations resolved when cite_args)."""
+    args = ["--wrap=none", f"--id-prefix={id_prefix}", *(cite_args or [])]
     if inline_notes:
         args.append(f"--lua-filter={FILTERS / 'inline_notes.lua'}")
     return run_pandoc(markdown, "html5", display, args)
@@ -66,13 +98,26 @@ def appendix_letter(index: int) -> str:
     return "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[index]
 
 
-def render_chapters(edition: Edition, chapters: list[Chapter]) -> list[RenderedChapter]:
+def chapter_locale(edition: Edition, chapter: Chapter) -> str:
+    """Citation locale of a chapter: the edition's, or that of the chapter's own language."""
+    return edition.locale if chapter.lang == edition.lang else LANGUAGES[chapter.lang].locale
+
+
+def bibliography_markdown(edition: Edition, cite: Citeproc) -> str:
+    """The closing bibliography chapter: every source the edition cites, in the style's order."""
+    nocite = ", ".join(f"@{k}" for k in cite.cited)
+    return (f"---\nnocite: |\n  {nocite}\n---\n\n# {edition.language.strings['bibliography']}\n\n"
+            "::: {#refs}\n:::\n")
+
+
+def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> list[RenderedChapter]:
     strings = edition.language.strings
     out = []
     n_appendix = 0
     for i, ch in enumerate(chapters, start=1):
         cid = f"ch{i}"
-        body = pandoc_html(ch.markdown, ch.display, f"{cid}-", inline_notes=True)
+        cite_args = cite.args(chapter_locale(edition, ch)) if cite else None
+        body = pandoc_html(ch.markdown, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args)
         m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
         title = _plain(m.group(1)) if m else ch.display
         label = None
@@ -83,6 +128,11 @@ def render_chapters(edition: Edition, chapters: list[Chapter]) -> list[RenderedC
         if label:
             running = f"{label} {running}"
         out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body))
+    if cite and cite.cited:
+        body = pandoc_html(bibliography_markdown(edition, cite), "bibliography", "bib-", inline_notes=False,
+                           cite_args=cite.args(edition.locale, bibliography_section=True))
+        title = strings["bibliography"]
+        out.append(RenderedChapter("bibliography", "bibliography", edition.lang, None, title, title, body))
     return out
 
 

@@ -18,33 +18,33 @@ LANGUAGES: dict[str, Language] = {
     lang.tag: lang
     for lang in [
         Language("ja", "日本語", "ja-JP", "ltr", "Noto Serif CJK JP", "Noto Sans CJK JP", {
-            "contents": "目次", "appendix": "付録{letter}", "edition": "日本語版",
+            "bibliography": "参考文献", "contents": "目次", "appendix": "付録{letter}", "edition": "日本語版",
             "authors": "著者", "date": "日付", "letter": "手紙", "in_korean": "この付録は韓国語です。",
         }),
         Language("zh-Hans", "简体中文", "zh-CN", "ltr", "Noto Serif CJK SC", "Noto Sans CJK SC", {
-            "contents": "目录", "appendix": "附录{letter}", "edition": "简体中文版",
+            "bibliography": "参考文献", "contents": "目录", "appendix": "附录{letter}", "edition": "简体中文版",
             "authors": "作者", "date": "日期", "letter": "信", "in_korean": "本附录为韩文。",
         }),
         Language("zh-Hant", "繁體中文", "zh-TW", "ltr", "Noto Serif CJK TC", "Noto Sans CJK TC", {
-            "contents": "目錄", "appendix": "附錄{letter}", "edition": "繁體中文版",
+            "bibliography": "參考文獻", "contents": "目錄", "appendix": "附錄{letter}", "edition": "繁體中文版",
             "authors": "作者", "date": "日期", "letter": "信", "in_korean": "本附錄為韓文。",
         }),
         Language("ko", "한국어", "ko-KR", "ltr", "Noto Serif CJK KR", "Noto Sans CJK KR", {
-            "contents": "차례", "appendix": "부록 {letter}", "edition": "한국어판",
+            "bibliography": "참고 문헌", "contents": "차례", "appendix": "부록 {letter}", "edition": "한국어판",
             "authors": "저자", "date": "날짜", "letter": "편지", "in_korean": "",
         }),
         Language("en", "English", "en-US", "ltr", "Noto Serif", "Noto Sans", {
-            "contents": "Contents", "appendix": "Appendix {letter}", "edition": "English edition",
+            "bibliography": "Bibliography", "contents": "Contents", "appendix": "Appendix {letter}", "edition": "English edition",
             "authors": "Authors", "date": "Date", "letter": "Letter",
             "in_korean": "This appendix is in Korean.",
         }),
         Language("ar", "العربية", "ar", "rtl", "Noto Naskh Arabic", "Noto Sans Arabic", {
-            "contents": "المحتويات", "appendix": "الملحق {letter}", "edition": "الطبعة العربية",
+            "bibliography": "المراجع", "contents": "المحتويات", "appendix": "الملحق {letter}", "edition": "الطبعة العربية",
             "authors": "المؤلفون", "date": "التاريخ", "letter": "الرسالة",
             "in_korean": "هذا الملحق باللغة الكورية.",
         }),
         Language("hi", "हिन्दी", "hi-IN", "ltr", "Noto Serif Devanagari", "Noto Sans Devanagari", {
-            "contents": "विषय-सूची", "appendix": "परिशिष्ट {letter}", "edition": "हिन्दी संस्करण",
+            "bibliography": "ग्रंथसूची", "contents": "विषय-सूची", "appendix": "परिशिष्ट {letter}", "edition": "हिन्दी संस्करण",
             "authors": "लेखक", "date": "तिथि", "letter": "पत्र",
             "in_korean": "यह परिशिष्ट कोरियाई भाषा में है।",
         }),

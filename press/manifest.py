@@ -41,6 +41,8 @@ BOOK_KEYS: dict[str, Key] = {
     "date": Key((str, dt.date), True, "publication date, YYYY-MM-DD; also fixes artifact timestamps"),
     "links": Key(list, False, "list of `{label, url}` shown on the title page", []),
     "page": Key(dict, False, "`size` (A5, A4, B5, B6, letter) or `width` + `height`", {"size": "A5"}),
+    "bibliography": Key(str, False, "CSL YAML (.yaml) or CSL JSON (.json) file of every cited source"),
+    "csl": Key(str, False, "citation style (.csl) for the notes and the bibliography"),
     "editions": Key(list, True, "the editions, in build order"),
 }
 LINK_KEYS: dict[str, Key] = {
@@ -113,6 +115,9 @@ class Book:
     page_width: str
     page_height: str
     editions: tuple[Edition, ...] = field(default=())
+    bibliography: Path | None = None
+    bibliography_line: int | None = None
+    csl: Path | None = None
 
     def edition(self, lang: str) -> Edition:
         for ed in self.editions:
@@ -222,19 +227,19 @@ def display_path(path: Path) -> Path:
         return path
 
 
-def resolve_in_book(root: Path, rel: str, manifest: Path, line: int | None) -> Path:
-    """Resolve a chapter path; it must stay inside the book directory (symlinks included)."""
+def resolve_in_book(root: Path, rel: str, manifest: Path, line: int | None, what: str = "chapter") -> Path:
+    """Resolve a path named by the manifest; it must stay inside the book directory (symlinks included)."""
     if not rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) or "://" in rel:
-        raise BuildError(f"chapter path {rel!r} must be relative to the book directory", manifest, line,
+        raise BuildError(f"{what} path {rel!r} must be relative to the book directory", manifest, line,
                          hint="write it like ja/timeline.md")
     candidate = (root / rel)
     real = candidate.resolve()
     if not real.is_relative_to(root.resolve()):
-        raise BuildError(f"chapter path {rel!r} leads outside the book directory", manifest, line,
-                         hint="chapters must be files inside the book directory")
+        raise BuildError(f"{what} path {rel!r} leads outside the book directory", manifest, line,
+                         hint=f"{what} files must be inside the book directory")
     if not real.is_file():
-        raise BuildError(f"chapter file {rel!r} does not exist", manifest, line,
-                         hint=f"create {candidate} or fix the path")
+        raise BuildError(f"{what} file {rel!r} does not exist", manifest, line,
+                         hint=f"create {display_path(candidate)} or fix the path")
     return real
 
 
@@ -338,8 +343,28 @@ def load_manifest(book_dir: str | Path) -> Book:
         ))
     if "editions" in top and not top["editions"][0]:
         chk.error(top["editions"][1], "the book has no editions", "add at least one edition")
+    bib_path = csl_path = bib_line = None
+    for key in ("bibliography", "csl"):
+        if key in top:
+            value, node = top[key]
+            line = node.start_mark.line + 1
+            suffixes = (".yaml", ".yml", ".json") if key == "bibliography" else (".csl",)
+            if not value.endswith(suffixes):
+                chk.error(node, f"{key} must be a {' or '.join(suffixes)} file", BOOK_KEYS[key].doc)
+                continue
+            try:
+                resolved = resolve_in_book(root, value, path, line, what=key)
+            except BuildError as exc:
+                chk.errors.append(exc)
+                continue
+            if key == "bibliography":
+                bib_path, bib_line = resolved, line
+            else:
+                csl_path = resolved
+    if csl_path and not bib_path:
+        chk.error(top["csl"][1], "csl is set but there is no bibliography", "add `bibliography:`")
     if chk.errors:
         raise chk.errors[0] if len(chk.errors) == 1 else BuildErrors(chk.errors)
     return Book(root=root, manifest=path, slug=slug, title=get(top, "title"), authors=tuple(authors),
                 date=date, links=tuple(links), page_width=width, page_height=height,
-                editions=tuple(editions))
+                editions=tuple(editions), bibliography=bib_path, bibliography_line=bib_line, csl=csl_path)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from weasyprint import CSS, HTML
+from weasyprint.layout import LayoutContext
 from weasyprint.urls import URLFetcher
 
 from .errors import BuildError
@@ -41,6 +43,47 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _render_noting_displaced(document: HTML, css: list[CSS]):
+    """Render; also return the paragraphs for which WeasyPrint moved a note off its call's page.
+
+    When the first line of a paragraph does not fit at the foot of a page, WeasyPrint makes
+    room by sending that page's last footnote to the next page, away from its call. We record
+    the paragraph whose line caused it (the `box` being laid out by the caller).
+    """
+    displaced = []
+    original = LayoutContext.report_footnote
+
+    def report_footnote(context, footnote):
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "_linebox_layout":
+            box = caller.f_locals.get("box")
+            if box is not None and box.element is not None:
+                displaced.append(box.element)
+        return original(context, footnote)
+
+    LayoutContext.report_footnote = report_footnote
+    try:
+        return document.render(stylesheets=css), displaced
+    finally:
+        LayoutContext.report_footnote = original
+
+
+def render_keeping_notes(document: HTML, css: list[CSS], max_passes: int = 6):
+    """Render so that every footnote sits on the page of its call.
+
+    A paragraph that pushed a note away starts on the next page instead (its first line is
+    all that moves, as widows and orphans are 1), and the document is laid out again.
+    """
+    doc, displaced = _render_noting_displaced(document, css)
+    for _ in range(max_passes):
+        if not displaced:
+            break
+        for element in displaced:
+            element.set("style", (element.get("style") or "") + ";break-before: page")
+        doc, displaced = _render_noting_displaced(document, css)
+    return doc
+
+
 def write_pdf(html: str, base_dir: Path, stylesheets: list[Path], target: Path,
               allowed: list[Path], identifier: bytes) -> tuple[int, list[str]]:
     """Render `html` to `target`; return (page count, WeasyPrint warnings)."""
@@ -49,8 +92,9 @@ def write_pdf(html: str, base_dir: Path, stylesheets: list[Path], target: Path,
     logger = logging.getLogger("weasyprint")
     logger.addHandler(handler)
     try:
-        doc = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher).render(
-            stylesheets=[CSS(filename=str(s), url_fetcher=fetcher) for s in stylesheets])
+        document = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher)
+        css = [CSS(filename=str(s), url_fetcher=fetcher) for s in stylesheets]
+        doc = render_keeping_notes(document, css)
         doc.write_pdf(str(target), pdf_identifier=identifier, pdf_tags=False)
     except OSError as exc:
         raise BuildError(f"could not write the PDF: {exc.strerror or exc}", target,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import epub as epub_stage
 from . import html as html_stage
+from .citations import Citeproc, check_citations, load_bibliography
 from .errors import BuildError
 from .manifest import Book, Edition, load_manifest
 from .output import place, scratch_dir
@@ -76,7 +77,7 @@ def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: R
 
 def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = FORMATS,
           langs: list[str] | None = None, reporter: Reporter | None = None,
-          check_epub: bool = True) -> Report:
+          check_epub: bool = True, draft: bool = False) -> Report:
     """Build the chosen editions and formats into out_dir; return what was written."""
     reporter = reporter or Reporter()
     report = Report()
@@ -84,12 +85,22 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     editions = select_editions(book, langs)
     os.environ.setdefault("SOURCE_DATE_EPOCH", epub_stage.source_date_epoch(book))
     preflight(book, editions, reporter, report)
-    # Read every chapter of every edition first: a bad chapter fails before anything renders.
+    # Read every chapter and check every citation first: bad input fails before anything renders.
     chapters_of = {ed.lang: load_chapters(book, ed) for ed in editions}
+    bib = load_bibliography(book)
+    cited_of: dict[str, list[str]] = {}
+    for ed in editions:
+        cited, warnings = check_citations(chapters_of[ed.lang], bib, draft)
+        for w in warnings:
+            report.warnings.append(w)
+            reporter.warn(w)
+        cited_of[ed.lang] = cited
     out = Path(out_dir)
     finished: list[tuple[Path, Path]] = []
-    with scratch_dir(out) as tmp:
+    with scratch_dir(out) as tmp, html_stage.pandoc_warnings() as pandoc_said:
         for ed in editions:
+            cite = (Citeproc(bib.for_edition(ed.lang, tmp), book.csl, tuple(cited_of[ed.lang]))
+                    if bib else None)
             chapters = chapters_of[ed.lang]
             for fmt in formats:
                 reporter.start(ed.lang, fmt)
@@ -100,7 +111,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                 if fmt == "pdf":
                     from .pdf import write_pdf  # WeasyPrint loads in ~0.6 s: only when rendering
 
-                    rendered = html_stage.render_chapters(ed, chapters)
+                    rendered = html_stage.render_chapters(ed, chapters, cite)
                     doc = html_stage.render_book_html(book, ed, rendered)
                     pages, warnings = write_pdf(doc, book.root, [STYLES / "book.css"], tmp_file,
                                                 allowed=[book.root, STYLES],
@@ -110,7 +121,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                         report.warnings.append(msg)
                         reporter.warn(msg)
                 elif fmt == "epub":
-                    epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", tmp_file)
+                    epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", tmp_file, cite)
                     if check_epub:
                         findings = run_epubcheck(tmp_file)
                         if findings:
@@ -120,6 +131,11 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                                 + "\n  ".join(str(f) for f in findings[:20]), out / name)
                 else:
                     raise BuildError(f"unknown format {fmt!r}", hint="pdf or epub")
+                for w in pandoc_said:
+                    msg = f"[{ed.lang} {fmt}] pandoc: {w}"
+                    report.warnings.append(msg)
+                    reporter.warn(msg)
+                pandoc_said.clear()
                 finished.append((tmp_file, out / name))
                 art = Artifact(ed.lang, fmt, out / name, tmp_file.stat().st_size,
                                time.perf_counter() - t0, pages)

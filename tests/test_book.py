@@ -31,10 +31,12 @@ def pdf_pages(path: Path) -> list[str]:
     return [p.extract_text() or "" for p in pypdf.PdfReader(path).pages]
 
 
-def epub_text(path: Path) -> str:
+def epub_text(path: Path, note_calls: bool = True) -> str:
     with zipfile.ZipFile(path) as z:
         names = sorted(n for n in z.namelist() if n.endswith(".xhtml") and "/text/" in n)
         raw = "".join(z.read(n).decode() for n in names)
+    if not note_calls:
+        raw = re.sub(r'<a [^>]*epub:type="noteref"[^>]*>.*?</a>', "", raw)
     return html.unescape(re.sub(r"<[^>]+>", "", raw))
 
 
@@ -94,8 +96,8 @@ def test_no_garbage_left(real_book, lang):
 
 
 def _norm_paragraph(md: str) -> str:
-    md = re.sub(r"\[\^(\d+)\]", r"\1", md)          # footnote calls show as their number
-    md = re.sub(r"^#+\s|\*\*|\\(?=\[)|<(https://[^>]+)>", lambda m: m.group(1) or "", md)
+    md = re.sub(r"\[\^(\d+)\]", "", md)             # note calls are compared without their numbers
+    md = re.sub(r"^#+\s|\*\*|\\(?=[\[@])|<(https://[^>]+)>", lambda m: m.group(1) or "", md)
     md = re.sub(r"\[([^\]]+)\]\((https?://[^)]+)\)", r"\1", md)   # links show their text
     md = md.replace("`", "")                                     # inline code shows its text
     return squash(md)
@@ -103,7 +105,7 @@ def _norm_paragraph(md: str) -> str:
 
 @pytest.mark.parametrize("lang", EDITIONS)
 def test_every_seed_paragraph_is_in_the_edition(real_book, lang):
-    text = squash(epub_text(real_book / f"keep4o-{lang}.epub"))
+    text = squash(epub_text(real_book / f"keep4o-{lang}.epub", note_calls=False))
     paragraphs = import_seeds.edited_paragraphs()
     own = {"ja": "ja/timeline.md", "zh-Hans": "zh-Hans/timeline.md"}[lang]
     checked = 0
@@ -148,7 +150,7 @@ def test_epub_language_notes_and_korean_appendices(real_book, lang):
     assert f"<dc:language>{lang}</dc:language>" in opf
     assert "<dc:title" in opf and "Keep4o" in opf and "Claude Opus 4.5" in opf
     assert len(re.findall(r'<section[^>]*lang="ko"', chapters)) == 2
-    assert chapters.count('epub:type="footnote"') == 2
+    assert chapters.count('epub:type="footnote"') == 2 + len(_citation_rows(f"{lang}/timeline.md"))
     assert 'epub:type="noteref"' in chapters
     assert "부록" not in nav or lang == "ko"
     assert ("付録A" if lang == "ja" else "附录A") in nav
@@ -179,3 +181,39 @@ def test_cjk_line_breaking_rules(real_book, lang):
             if line and (line[0] in NO_LINE_START or line[-1] in NO_LINE_END):
                 bad.append((n, line))
     assert not bad, bad[:5]
+
+
+def _citation_rows(chapter: str) -> list[tuple[str, str]]:
+    import csv
+
+    with (ROOT / "tools" / "citations.tsv").open(encoding="utf-8", newline="") as fh:
+        rows = [(r["anchor"], r["citation"]) for r in csv.DictReader(fh, delimiter="\t") if r["chapter"] == chapter]
+    text = (ROOT / "book" / chapter).read_text(encoding="utf-8")
+    return sorted(rows, key=lambda r: text.index(r[0] + r[1]))
+
+
+@pytest.mark.parametrize("lang", EDITIONS)
+def test_timeline_citations_are_notes_on_their_page(real_book, lang):
+    """Each citation's note (numbered in reading order) is at the foot of the page of its call."""
+    rows = _citation_rows(f"{lang}/timeline.md")
+    assert len(rows) >= 10
+    pages = pdf_pages(real_book / f"keep4o-{lang}.pdf")
+    start = next(i for i, p in enumerate(pages) if i > 3 and squash(rows[0][0]) in squash(p))
+    checked = 0
+    for number, (anchor, _) in enumerate(rows, start=1):
+        tail = squash(anchor.replace("*", ""))[-10:]
+        page = next(i for i in range(start, len(pages)) if tail in squash(pages[i]))
+        notes = re.findall(r"^(\d+)\. ", pages[page], re.M)
+        assert str(number) in notes, (number, anchor, page + 1, notes)
+        checked += 1
+    assert checked == len(rows)
+
+
+@pytest.mark.parametrize("lang,words", [("ja", ["ツイート", "2025年11月15日", "前掲", "参考文献"]),
+                                        ("zh-Hans", ["推文", "2025年11月15日", "同上", "参考文献"])])
+def test_notes_and_bibliography_speak_the_edition_language(real_book, lang, words):
+    text = "\n".join(pdf_pages(real_book / f"keep4o-{lang}.pdf"))
+    for word in words:
+        assert word in text, word
+    for english in ("Tweet", "Post on X", "Blog post", "Ibid", "November", "n.d."):
+        assert english not in text, english

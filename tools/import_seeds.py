@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "book" / "sources"
 BOOK = ROOT / "book"
 GLOSSES = ROOT / "tools" / "glosses-004.tsv"
+CITATIONS = ROOT / "tools" / "citations.tsv"
 
 SEED_001 = "001_523950dc969cc68e.txt"
 SEED_002 = "002_1af6ad0df45596f4.txt"
@@ -85,6 +86,9 @@ class Seed:
         return [(n, s) for n, s in sorted(self.lines.items()) if s is not None]
 
 
+AT_ESCAPE = "`@` escaped so that pandoc does not read it as a citation key; the text shows the same"
+
+
 def front_matter(fields: dict[str, str]) -> str:
     out = ["---"]
     for key, value in fields.items():
@@ -116,6 +120,7 @@ def import_001(seed: Seed) -> str:
     letter = seed.find("](letter/JA.md)")
     seed.drop(letter, "link to `letter/JA.md`, a repository file not in the book; the manifest names a letter chapter when its author supplies one, and the build reports it missing until then")
     seed.drop(letter + 2, "second rule left around the removed letter link (two rules in a row)")
+    seed.fix("([@Raw_0xDEADBEEF]", "([\\@Raw_0xDEADBEEF]", AT_ESCAPE)
     callout_log(seed)
     fm = front_matter({"lang": "ja", "short_title": "時系列記録", "source": f"sources/{SEED_001}",
                        "source_sha256": seed.sha256})
@@ -199,6 +204,7 @@ def import_004(seed: Seed) -> str:
         seed.lines[line] = cur[:idx] + fixed + cur[idx + len(snippet):]
         seed.log(line, f"`{snippet}` → `{fixed}`",
                  f"wrong gloss: `{wrong}` repeats the gloss of the preceding `{row['preceding_term_with_gloss']}`")
+    seed.fix("@codex 코드 리뷰 봇", "\\@codex 코드 리뷰 봇", AT_ESCAPE)
     for url in ("https://x.com/swyx/status/1967651870018838765/photo/1",
                 "https://x.com/camsoft2000/status/1964787205571772511?s=46"):
         n = seed.find(url)
@@ -246,12 +252,28 @@ OUTPUTS = [
 ]
 
 
+def add_citations(dest: str, seed: Seed, markdown: str) -> str:
+    """Insert each citation of tools/citations.tsv right after its anchor (which occurs once)."""
+    with CITATIONS.open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh, delimiter="\t") if r["chapter"] == dest]
+    for row in rows:
+        anchor, cite = row["anchor"], row["citation"]
+        if markdown.count(anchor) != 1:
+            raise SystemExit(f"tools/citations.tsv: anchor {anchor!r} occurs {markdown.count(anchor)}× in {dest}")
+        markdown = markdown.replace(anchor, anchor + cite)
+        line = next((n for n, s in seed.kept() if anchor in s), 0)
+        seed.log(line, f"citation `{cite}` added after `{anchor}`",
+                 "source of the claim, from book/bibliography.yaml (tools/citations.tsv)")
+    return markdown
+
+
 def import_seeds(sources: Path = SOURCES) -> list[tuple[str, Seed, str]]:
     """Apply every documented edit; return (book path, edited seed, Markdown) per seed."""
     out = []
     for seed_name, dest, fn in OUTPUTS:
         seed = Seed(seed_name, (sources / seed_name).read_text(encoding="utf-8"))
-        out.append((dest, seed, fn(seed)))
+        markdown = add_citations(dest, seed, fn(seed))
+        out.append((dest, seed, markdown))
     return out
 
 
