@@ -141,3 +141,21 @@ def test_csl_json_bibliography(minimal_book, tmp_path):
                                          "book.yaml": manifest})
     assert proc.returncode == 0, proc.stderr
     assert "前掲" in "\n".join(pdf_pages(tmp_path / "out" / "mini-ja.pdf"))
+
+
+def test_real_bibliography_takes_urls_only_from_the_seeds():
+    import yaml
+
+    from conftest import ROOT
+
+    seeds = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "book" / "sources").glob("*.txt"))
+    refs = yaml.safe_load((ROOT / "book" / "bibliography.yaml").read_text(encoding="utf-8"))["references"]
+    assert len(refs) >= 10
+    for ref in refs:
+        for field in ("URL", "DOI"):
+            if field in ref:
+                assert ref[field] in seeds, (ref["id"], ref[field])
+        assert ref.get("note"), f"{ref['id']}: every entry says where the seeds support it"
+        for lang in ("ja", "zh-Hans"):
+            if "genre" in ref:
+                assert "genre" in ref.get("localized", {}).get(lang, {}), (ref["id"], lang)
