@@ -6,7 +6,7 @@ BOOK   ?= book
 OUT    ?= dist
 ARGS   ?=
 
-.PHONY: setup pdf epub all test clean import-seeds
+.PHONY: setup pdf epub all status test clean import-seeds
 
 setup:
 	@bash tools/bootstrap.sh
@@ -19,6 +19,9 @@ epub: setup
 
 all: setup
 	$(PY) build.py all --book $(BOOK) --out $(OUT) $(ARGS)
+
+status: setup
+	$(PY) build.py status --book $(BOOK) $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q $(ARGS)

@@ -25,13 +25,21 @@ class Bibliography:
     keys: dict[str, int]          # id → line of the entry in the file
     entries: tuple[dict, ...]     # the CSL entries, `localized:` still inside
 
-    def for_edition(self, lang: str, directory: Path) -> Path:
-        """Write the entries as CSL JSON with the edition's `localized:` fields merged in."""
+    def for_edition(self, lang: str, directory: Path, derive_from: str | None = None,
+                    convert=None) -> Path:
+        """Write the entries as CSL JSON with the edition's `localized:` fields merged in.
+
+        A derived edition (zh-Hant from zh-Hans) without fields of its own takes its source
+        language's fields through the same converter as its chapters.
+        """
         out = []
         for entry in self.entries:
             entry = dict(entry)
             local = entry.pop("localized", None) or {}
-            entry.update(local.get(lang, {}))
+            if lang in local:
+                entry.update(local[lang])
+            elif derive_from in local and convert:
+                entry.update({k: convert(v) if isinstance(v, str) else v for k, v in local[derive_from].items()})
             out.append(entry)
         path = directory / f"bibliography-{lang}.json"
         path.write_text(json.dumps(out, ensure_ascii=False, indent=1, sort_keys=True, default=str),

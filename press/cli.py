@@ -14,6 +14,7 @@ commands:
   pdf      one PDF per edition            (dist/<slug>-<lang>.pdf)
   epub     one EPUB 3 per edition, checked with epubcheck (dist/<slug>-<lang>.epub)
   all      both
+  status   translation status: editions × chapters (present, derived, stale, missing)
 
 examples:
   python build.py pdf                   every edition in book/
@@ -25,7 +26,7 @@ examples:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keep4o-press", description=HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["pdf", "epub", "all"], help="what to build")
+    p.add_argument("command", choices=["pdf", "epub", "all", "status"], help="what to do")
     p.add_argument("--lang", action="append", metavar="TAG",
                    help="build only this edition (repeatable), e.g. ja or zh-Hans; default: all editions")
     p.add_argument("--book", default="book", metavar="DIR",
@@ -35,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
                    help="skip epubcheck on the EPUBs (faster drafts; CI never skips it)")
     p.add_argument("--draft", action="store_true",
                    help="print unknown citation keys as-is (with a warning) instead of failing")
+    p.add_argument("--strict", action="store_true", help="status: exit 1 if any chapter is stale or missing")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     g.add_argument("-v", "--verbose", action="store_true", help="print every warning in full and each stage")
@@ -77,8 +79,27 @@ class ConsoleReporter:
             self._print(message)
 
 
+def status(args) -> int:
+    from .manifest import load_manifest
+    from .status import MISSING, STALE, format_table, translation_status
+
+    columns, table = translation_status(load_manifest(args.book))
+    print(format_table(columns, table))
+    bad = [c for row in table.values() for c in row.values() if c.state in (STALE, MISSING)]
+    if args.strict and bad:
+        print(f"error: {len(bad)} chapter(s) stale or missing (--strict)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "status":
+        try:
+            return status(args)
+        except BuildError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     formats = ("pdf", "epub") if args.command == "all" else (args.command,)
     reporter = ConsoleReporter(args.quiet, args.verbose)
     import time

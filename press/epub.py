@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 from .citations import Citeproc
-from .html import appendix_letter, run_pandoc
+from .html import appendix_letter, chapter_notice, run_pandoc
+from .languages import LANGUAGES
 from .manifest import Book, Edition
 from .sources import Chapter
 
@@ -28,7 +29,8 @@ def source_date_epoch(book: Book) -> str:
 
 
 def _heading(chapter: Chapter, edition: Edition, label: str | None) -> str:
-    """Mark the chapter's first heading with its language and, for appendices, the label."""
+    """Mark the chapter's first heading with its language and, for appendices, the label;
+    put the chapter's notice (in Korean / a translation) right under it."""
     lines = chapter.markdown.split("\n")
     i = next(n for n, s in enumerate(lines) if s.strip())
     text = re.sub(r"^#\s+", "", lines[i])
@@ -40,7 +42,13 @@ def _heading(chapter: Chapter, edition: Edition, label: str | None) -> str:
         attrs = (attrs + f" lang={chapter.lang}").strip()
     if label:
         text = f"[{label}]{{.chapter-label lang={edition.lang}}} {text}"
-    lines[i] = f"# {text}" + (f" {{{attrs}}}" if attrs else "")
+    if chapter.lang != edition.lang and LANGUAGES[chapter.lang].dir != edition.dir and "dir=" not in attrs:
+        attrs += f" dir={LANGUAGES[chapter.lang].dir}"
+    lines[i] = f"# {text}" + (f" {{{attrs.strip()}}}" if attrs else "")
+    notice, notice_lang = chapter_notice(edition, chapter)
+    if notice:
+        lines[i] += (f"\n\n::: {{.chapter-notice lang={notice_lang} dir={LANGUAGES[notice_lang].dir}}}\n"
+                     f"{notice}\n:::\n")
     return "\n".join(lines)
 
 
@@ -56,6 +64,8 @@ def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter], cite
     }
     if edition.subtitle:
         meta["subtitle"] = edition.subtitle
+    if edition.dir == "rtl":
+        meta["page-progression-direction"] = "rtl"
     parts = ["---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=True) + "---\n"]
     n_appendix = 0
     for ch in chapters:
@@ -86,14 +96,17 @@ def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path,
     args = ["--toc", "--toc-depth=1", "--split-level=1", f"--css={css}", "--epub-title-page=true",
             f"--metadata=lang={edition.lang}"]
     run_pandoc(text, "epub3", shown, args, outputfile=str(target), fmt=fmt)
-    link_notes_back(target)
+    finish_epub(target, edition.dir)
 
 
 _ASIDE = re.compile(r'(<aside epub:type="footnote"[^>]*\bid="fn(\d+)"[^>]*>\s*<p>)')
 
 
-def link_notes_back(epub: Path) -> None:
-    """Number every EPUB footnote with a link back to its call (pandoc's EPUB 3 notes only link forward).
+def finish_epub(epub: Path, direction: str) -> None:
+    """What pandoc's EPUB 3 writer leaves out, added to its XHTML files:
+
+    - every footnote numbered, with a link back to its call (pandoc's notes only link forward);
+    - `dir="rtl"` on every document of a right-to-left edition (its template has no `dir`).
 
     The archive is rewritten member by member in the same order with the same timestamps, and
     `mimetype` stays first and stored, so the file stays byte-for-byte reproducible.
@@ -102,9 +115,11 @@ def link_notes_back(epub: Path) -> None:
     with zipfile.ZipFile(epub) as src, zipfile.ZipFile(tmp, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename.endswith(".xhtml") and b'epub:type="footnote"' in data:
+            if info.filename.endswith(".xhtml"):
                 text = _ASIDE.sub(lambda m: m.group(1) + f'<a href="#fnref{m.group(2)}" '
                                   f'role="doc-backlink">{m.group(2)}</a>. ', data.decode("utf-8"))
+                if direction == "rtl":
+                    text = re.sub(r"<html (?![^>]*\bdir=)", '<html dir="rtl" ', text, count=1)
                 data = text.encode("utf-8")
             dst.writestr(info, data, compress_type=info.compress_type)
     tmp.replace(epub)

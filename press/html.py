@@ -37,6 +37,20 @@ class RenderedChapter:
     title: str              # plain text of the first heading
     running_head: str
     html: str
+    dir: str = "ltr"
+
+
+def chapter_notice(edition: Edition, chapter: Chapter) -> tuple[str | None, str]:
+    """The line printed under a chapter's title, and its language.
+
+    A chapter in another language than the edition says so in the edition's language; a
+    translation says it is one, in its own language.
+    """
+    if chapter.lang != edition.lang and chapter.lang == "ko" and edition.language.strings["in_korean"]:
+        return edition.language.strings["in_korean"], edition.lang
+    if chapter.meta.get("translation"):
+        return chapter.meta["translation"], chapter.lang
+    return None, edition.lang
 
 
 def run_pandoc(text: str, to: str, display: str, args: list[str], outputfile: str | None = None,
@@ -127,12 +141,18 @@ def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | 
         running = ch.short_title or title
         if label:
             running = f"{label} {running}"
-        out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body))
+        notice, notice_lang = chapter_notice(edition, ch)
+        if notice:
+            note_dir = LANGUAGES[notice_lang].dir
+            body = body.replace("</h1>", f'</h1>\n<p class="chapter-notice" lang="{notice_lang}" dir="{note_dir}">'
+                                f"{htmllib.escape(notice)}</p>", 1)
+        out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body, LANGUAGES[ch.lang].dir))
     if cite and cite.cited:
         body = pandoc_html(bibliography_markdown(edition, cite), "bibliography", "bib-", inline_notes=False,
                            cite_args=cite.args(edition.locale, bibliography_section=True))
         title = strings["bibliography"]
-        out.append(RenderedChapter("bibliography", "bibliography", edition.lang, None, title, title, body))
+        out.append(RenderedChapter("bibliography", "bibliography", edition.lang, None, title, title, body,
+                                   edition.dir))
     return out
 
 

@@ -65,7 +65,10 @@ EDITION_KEYS: dict[str, Key] = {
     "timeline": Key(str, True, "path of the timeline chapter, relative to the book directory"),
     "letter": Key((str, type(None)), False, "path of the letter chapter, or null while there is none"),
     "appendices": Key(list, False, "paths of the appendix chapters, in order", []),
+    "opencc": Key(str, False, "derive this edition's Chinese chapters with OpenCC at build time, e.g. s2twp"),
+    "opencc_overrides": Key(str, False, "YAML mapping `converter output: preferred term`, applied after OpenCC"),
 }
+OPENCC_CONFIGS = ("s2t", "s2tw", "s2twp", "s2hk", "t2s", "tw2s", "tw2sp", "hk2s")
 FONT_KEYS: dict[str, Key] = {
     "serif": Key(str, False, "body text family"),
     "sans": Key(str, False, "headings family"),
@@ -101,6 +104,8 @@ class Edition:
     sans: str
     chapters: tuple[ChapterRef, ...]
     has_letter: bool
+    opencc: str | None = None
+    opencc_overrides: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -335,11 +340,21 @@ def load_manifest(book_dir: str | Path) -> Book:
                 chk.error(anode, "appendices must be a list of chapter paths")
                 continue
             chapter("appendix", value, anode)
+        opencc, overrides = get(ed, "opencc"), None
+        if opencc is not None and opencc not in OPENCC_CONFIGS:
+            chk.error(ed["opencc"][1], f"unknown OpenCC configuration {opencc!r}", "one of: " + ", ".join(OPENCC_CONFIGS))
+        if "opencc_overrides" in ed:
+            value, node = ed["opencc_overrides"]
+            try:
+                overrides = resolve_in_book(root, value, path, node.start_mark.line + 1, what="opencc_overrides")
+            except BuildError as exc:
+                chk.errors.append(exc)
         editions.append(Edition(
             lang=tag, language=language, title=get(ed, "title", get(top, "title", "")),
             subtitle=get(ed, "subtitle"), locale=get(ed, "locale", language.locale), dir=direction,
             serif=get(fonts, "serif", language.serif), sans=get(fonts, "sans", language.sans),
             chapters=tuple(chapters), has_letter=bool(get(ed, "letter")),
+            opencc=opencc, opencc_overrides=overrides,
         ))
     if "editions" in top and not top["editions"][0]:
         chk.error(top["editions"][1], "the book has no editions", "add at least one edition")

@@ -13,7 +13,7 @@ from .errors import BuildError
 from .manifest import Book, Edition, load_manifest
 from .output import place, scratch_dir
 from .qa import run_epubcheck
-from .sources import load_chapters
+from .sources import converter, load_chapters
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
@@ -99,8 +99,11 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     finished: list[tuple[Path, Path]] = []
     with scratch_dir(out) as tmp, html_stage.pandoc_warnings() as pandoc_said:
         for ed in editions:
-            cite = (Citeproc(bib.for_edition(ed.lang, tmp), book.csl, tuple(cited_of[ed.lang]))
-                    if bib else None)
+            cite = None
+            if bib:
+                convert = converter(ed.opencc, ed.opencc_overrides) if ed.opencc else None
+                bib_file = bib.for_edition(ed.lang, tmp, "zh-Hans" if ed.opencc else None, convert)
+                cite = Citeproc(bib_file, book.csl, tuple(cited_of[ed.lang]))
             chapters = chapters_of[ed.lang]
             for fmt in formats:
                 reporter.start(ed.lang, fmt)
@@ -113,7 +116,8 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
 
                     rendered = html_stage.render_chapters(ed, chapters, cite)
                     doc = html_stage.render_book_html(book, ed, rendered)
-                    pages, warnings = write_pdf(doc, book.root, [STYLES / "book.css"], tmp_file,
+                    css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
+                    pages, warnings = write_pdf(doc, book.root, css, tmp_file,
                                                 allowed=[book.root, STYLES],
                                                 identifier=f"{book.slug}-{ed.lang}".encode())
                     for w in warnings:

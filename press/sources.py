@@ -1,6 +1,7 @@
 """Stage 2: read each edition's chapters (UTF-8, front matter, first heading)."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,10 @@ from .manifest import Book, ChapterRef, Edition, display_path
 FRONT_KEYS = {
     "lang": "language of the chapter text when it differs from the edition (e.g. ko for the appendices)",
     "short_title": "short title for running heads and the table of contents",
-    "source": "the seed file this chapter was imported or translated from",
-    "source_sha256": "sha256 of that source when imported or translated",
+    "source": "the file this chapter was imported or translated from (a seed, or another chapter)",
+    "source_sha256": "sha256 of that source when imported or translated (translation status compares it)",
+    "translation": "marks a translation: one sentence, in the chapter's language, printed under its title",
+    "translation_notes": "the translator's notes (where the sources differ); not printed",
 }
 
 
@@ -28,6 +31,7 @@ class Chapter:
     markdown: str           # body without front matter
     body_line: int          # line number of the body's first line in the file
     meta: dict
+    derived_from: str | None = None    # "zh-Hans via OpenCC s2twp" for derived chapters
 
 
 def _display(path: Path, root: Path) -> str:
@@ -123,7 +127,39 @@ def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
         raise BuildError("a chapter must start with a level-1 heading", display, body_line + first[0],
                          hint="begin the text with a line like '# Title'")
     check_media(body, display, body_line)
-    return Chapter(ref, display, lang, meta.get("short_title"), body, body_line, meta)
+    short_title = meta.get("short_title")
+    derived = None
+    if edition.opencc and lang == "zh-Hans" and edition.lang != lang:
+        convert = converter(edition.opencc, edition.opencc_overrides)
+        body, short_title = convert(body), convert(short_title) if short_title else None
+        derived, lang = f"{lang} via OpenCC {edition.opencc}", edition.lang
+    return Chapter(ref, display, lang, short_title, body, body_line, meta, derived)
+
+
+@functools.cache
+def converter(config: str, overrides: Path | None):
+    """OpenCC with the book's overrides applied after it (terms the converter gets wrong)."""
+    import opencc
+
+    cc = opencc.OpenCC(config)
+    table: dict[str, str] = {}
+    if overrides:
+        shown = str(display_path(overrides))
+        try:
+            table = yaml.safe_load(read_text(overrides, shown)) or {}
+        except yaml.MarkedYAMLError as exc:
+            raise BuildError(f"malformed overrides: {exc.problem}", shown,
+                             exc.problem_mark.line + 1 if exc.problem_mark else None) from None
+        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+            raise BuildError("overrides must map converter output to the preferred term", shown, 1,
+                             hint="e.g.  斯嘉麗·約翰遜: 史嘉蕾·喬韓森")
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))) if table else None
+
+    def convert(text: str) -> str:
+        out = cc.convert(text)
+        return pattern.sub(lambda m: table[m.group(0)], out) if pattern else out
+
+    return convert
 
 
 def load_chapters(book: Book, edition: Edition) -> list[Chapter]:
