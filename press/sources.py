@@ -129,10 +129,12 @@ def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
     check_media(body, display, body_line)
     short_title = meta.get("short_title")
     derived = None
-    if edition.opencc and lang == "zh-Hans" and edition.lang != lang:
+    # In a derived edition, chapters in the source language (or with no language of their own,
+    # which would default to the edition's) are converted; the Korean appendices are not.
+    if edition.opencc and meta.get("lang", "zh-Hans") == "zh-Hans" and edition.lang != "zh-Hans":
         convert = converter(edition.opencc, edition.opencc_overrides)
         body, short_title = convert(body), convert(short_title) if short_title else None
-        derived, lang = f"{lang} via OpenCC {edition.opencc}", edition.lang
+        derived, lang = f"zh-Hans via OpenCC {edition.opencc}", edition.lang
     return Chapter(ref, display, lang, short_title, body, body_line, meta, derived)
 
 
