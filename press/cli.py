@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="dist", metavar="DIR", help="output directory (default: dist)")
     p.add_argument("--no-epubcheck", action="store_true",
                    help="skip epubcheck on the EPUBs (faster drafts; CI never skips it)")
+    p.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="render N artifacts at once in separate processes (default: one per core)")
     p.add_argument("--draft", action="store_true",
                    help="print unknown citation keys as-is (with a warning) instead of failing")
     p.add_argument("--strict", action="store_true", help="status: exit 1 if any chapter is stale or missing")
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         report = build(args.book, args.out, formats=formats, langs=args.lang, reporter=reporter,
-                       check_epub=not args.no_epubcheck, draft=args.draft)
+                       check_epub=not args.no_epubcheck, draft=args.draft, jobs=args.jobs)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

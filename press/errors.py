@@ -19,6 +19,10 @@ class BuildError(Exception):
         self.line = line
         self.hint = hint
 
+    def __reduce__(self):
+        # Keep file, line and hint when the error crosses from a worker process.
+        return (type(self), (self.message, self.path, self.line, self.hint))
+
     def __str__(self) -> str:
         where = ""
         if self.path:
@@ -33,6 +37,9 @@ class BuildErrors(BuildError):
     def __init__(self, errors: list[BuildError]):
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
+
+    def __reduce__(self):
+        return (type(self), (self.errors,))
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)

@@ -1,8 +1,10 @@
 """Runs the stages top to bottom; the only module that knows their order."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,9 +77,81 @@ def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: R
         reporter.warn(msg)
 
 
+@dataclass(frozen=True)
+class Job:
+    """One artifact to render: an edition in one format (picklable, for a worker process)."""
+
+    book: Book
+    edition: Edition
+    format: str
+    chapters: tuple
+    cite: Citeproc | None
+    scratch: Path
+    target: Path
+    check_epub: bool
+
+
+def render_artifact(job: Job) -> tuple[Artifact, list[str]]:
+    """Render one artifact into the scratch directory; return it and its warnings."""
+    t0 = time.perf_counter()
+    book, ed, chapters = job.book, job.edition, list(job.chapters)
+    warnings: list[str] = []
+    pages = None
+    with html_stage.pandoc_warnings() as pandoc_said:
+        if job.format == "pdf":
+            from .pdf import write_pdf  # WeasyPrint loads in ~0.6 s: only when rendering
+
+            rendered = html_stage.render_chapters(ed, chapters, job.cite)
+            doc = html_stage.render_book_html(book, ed, rendered)
+            css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
+            pages, said = write_pdf(doc, book.root, css, job.scratch, allowed=[book.root, STYLES],
+                                    identifier=f"{book.slug}-{ed.lang}".encode())
+            warnings += [f"[{ed.lang} pdf] {w}" for w in said]
+        else:
+            epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.scratch, job.cite)
+            if job.check_epub:
+                findings = run_epubcheck(job.scratch)
+                if findings:
+                    raise BuildError(
+                        f"epubcheck rejected the {ed.lang} EPUB ({len(findings)} problems); "
+                        "the previous file is left in place:\n  "
+                        + "\n  ".join(str(f) for f in findings[:20]), job.target)
+        warnings += [f"[{ed.lang} {job.format}] pandoc: {w}" for w in pandoc_said]
+    art = Artifact(ed.lang, job.format, job.target, job.scratch.stat().st_size, time.perf_counter() - t0, pages)
+    return art, warnings
+
+
+def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
+    """Yield (job, result) as artifacts finish: in worker processes when jobs > 1.
+
+    Editions are independent, so they spread over the cores; each worker loads WeasyPrint
+    and the fonts once and renders several artifacts.
+    """
+    jobs = min(jobs or os.cpu_count() or 1, len(job_list))
+    if jobs <= 1:
+        for job in job_list:
+            reporter.start(job.edition.lang, job.format)
+            yield job, render_artifact(job)
+        return
+    # The heaviest first (PDFs of the longest editions), so no core idles at the end.
+    order = sorted(job_list, key=lambda j: (j.format != "pdf", -sum(len(c.markdown) for c in j.chapters)))
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {}
+        for job in order:
+            reporter.start(job.edition.lang, job.format)
+            futures[pool.submit(render_artifact, job)] = job
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
 def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = FORMATS,
           langs: list[str] | None = None, reporter: Reporter | None = None,
-          check_epub: bool = True, draft: bool = False) -> Report:
+          check_epub: bool = True, draft: bool = False, jobs: int | None = None) -> Report:
     """Build the chosen editions and formats into out_dir; return what was written."""
     reporter = reporter or Reporter()
     report = Report()
@@ -97,54 +171,26 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
         cited_of[ed.lang] = cited
     out = Path(out_dir)
     finished: list[tuple[Path, Path]] = []
-    with scratch_dir(out) as tmp, html_stage.pandoc_warnings() as pandoc_said:
+    with scratch_dir(out) as tmp:
+        job_list = []
         for ed in editions:
             cite = None
             if bib:
                 convert = converter(ed.opencc, ed.opencc_overrides) if ed.opencc else None
                 bib_file = bib.for_edition(ed.lang, tmp, "zh-Hans" if ed.opencc else None, convert)
                 cite = Citeproc(bib_file, book.csl, tuple(cited_of[ed.lang]))
-            chapters = chapters_of[ed.lang]
             for fmt in formats:
-                reporter.start(ed.lang, fmt)
-                t0 = time.perf_counter()
-                name = artifact_name(book, ed, fmt)
-                tmp_file = tmp / name
-                pages = None
-                if fmt == "pdf":
-                    from .pdf import write_pdf  # WeasyPrint loads in ~0.6 s: only when rendering
-
-                    rendered = html_stage.render_chapters(ed, chapters, cite)
-                    doc = html_stage.render_book_html(book, ed, rendered)
-                    css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
-                    pages, warnings = write_pdf(doc, book.root, css, tmp_file,
-                                                allowed=[book.root, STYLES],
-                                                identifier=f"{book.slug}-{ed.lang}".encode())
-                    for w in warnings:
-                        msg = f"[{ed.lang} pdf] {w}"
-                        report.warnings.append(msg)
-                        reporter.warn(msg)
-                elif fmt == "epub":
-                    epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", tmp_file, cite)
-                    if check_epub:
-                        findings = run_epubcheck(tmp_file)
-                        if findings:
-                            raise BuildError(
-                                f"epubcheck rejected the {ed.lang} EPUB ({len(findings)} problems); "
-                                "the previous file is left in place:\n  "
-                                + "\n  ".join(str(f) for f in findings[:20]), out / name)
-                else:
+                if fmt not in FORMATS:
                     raise BuildError(f"unknown format {fmt!r}", hint="pdf or epub")
-                for w in pandoc_said:
-                    msg = f"[{ed.lang} {fmt}] pandoc: {w}"
-                    report.warnings.append(msg)
-                    reporter.warn(msg)
-                pandoc_said.clear()
-                finished.append((tmp_file, out / name))
-                art = Artifact(ed.lang, fmt, out / name, tmp_file.stat().st_size,
-                               time.perf_counter() - t0, pages)
-                report.artifacts.append(art)
-                reporter.done(art)
+                job_list.append(Job(book, ed, fmt, tuple(chapters_of[ed.lang]), cite, tmp / artifact_name(book, ed, fmt),
+                                    out / artifact_name(book, ed, fmt), check_epub))
+        for job, (art, warnings) in run_jobs(job_list, jobs, reporter):
+            for w in warnings:
+                report.warnings.append(w)
+                reporter.warn(w)
+            finished.append((job.scratch, job.target))
+            report.artifacts.append(art)
+            reporter.done(art)
         # All or nothing: the previous artifacts are replaced only once every one is good.
         for tmp_file, target in finished:
             place(tmp_file, target)
