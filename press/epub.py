@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .citations import Citeproc
-from .html import appendix_letter, chapter_notice, run_pandoc
+from .html import appendix_label, chapter_notice, run_pandoc
 from .languages import LANGUAGES
 from .manifest import Book, Edition
 from .sources import Chapter
@@ -71,7 +71,7 @@ def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter], cite
     for ch in chapters:
         label = None
         if ch.ref.role == "appendix":
-            label = edition.language.strings["appendix"].format(letter=appendix_letter(n_appendix))
+            label = appendix_label(edition, n_appendix)
             n_appendix += 1
         parts.append(_heading(ch, edition, label))
     if cite and cite.cited:

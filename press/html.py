@@ -108,8 +108,10 @@ def _plain(fragment: str) -> str:
     return htmllib.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
 
 
-def appendix_letter(index: int) -> str:
-    return "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[index]
+def appendix_label(edition: Edition, index: int) -> str:
+    """付録A, 附录B, الملحق أ …: the label of the index-th appendix, in the edition's language."""
+    letters = edition.language.strings.get("appendix_letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return edition.language.strings["appendix"].format(letter=letters[index])
 
 
 def chapter_locale(edition: Edition, chapter: Chapter) -> str:
@@ -136,7 +138,7 @@ def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | 
         title = _plain(m.group(1)) if m else ch.display
         label = None
         if ch.ref.role == "appendix":
-            label = strings["appendix"].format(letter=appendix_letter(n_appendix))
+            label = appendix_label(edition, n_appendix)
             n_appendix += 1
         running = ch.short_title or title
         if label:

@@ -39,7 +39,8 @@ LANGUAGES: dict[str, Language] = {
             "in_korean": "This appendix is in Korean.",
         }),
         Language("ar", "العربية", "ar", "rtl", "Noto Naskh Arabic", "Noto Sans Arabic", {
-            "bibliography": "المراجع", "contents": "المحتويات", "appendix": "الملحق {letter}", "edition": "الطبعة العربية",
+            "bibliography": "المراجع", "contents": "المحتويات", "appendix": "الملحق {letter}", "appendix_letters": "أبجدهوزحطي",
+            "edition": "الطبعة العربية",
             "authors": "المؤلفون", "date": "التاريخ", "letter": "الرسالة",
             "in_korean": "هذا الملحق باللغة الكورية.",
         }),
