@@ -6,7 +6,7 @@ BOOK   ?= book
 OUT    ?= dist
 ARGS   ?=
 
-.PHONY: setup pdf epub all status test clean import-seeds
+.PHONY: setup pdf epub all status check update-references test clean import-seeds
 
 setup:
 	@bash tools/bootstrap.sh
@@ -22,6 +22,14 @@ all: setup
 
 status: setup
 	$(PY) build.py status --book $(BOOK) $(ARGS)
+
+# Build what is missing, verify every artifact and lint the book (CI runs it).
+check: setup
+	$(PY) build.py check --book $(BOOK) --out $(OUT) $(ARGS)
+
+# After an intended change to the layout: refresh the visual-regression reference images.
+update-references: setup
+	$(PY) build.py check --update-references --book $(BOOK) --out $(OUT) $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q $(ARGS)

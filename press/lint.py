@@ -1,0 +1,108 @@
+"""Content lint over the book's chapters: each problem a Finding with file:line.
+
+Codes (stable; `book/lint.yaml` may allow reviewed exceptions by code and text):
+  L001  Latin fragment glued inside Hangul, Kana or Han text (`관심을trac습니다`)
+  L002  unbalanced brackets or quotation marks in a paragraph (「」 “” 《》 （） () [] 『』)
+  L003  odd number of straight double quotes in a paragraph
+  L004  raw HTML in Markdown
+  L005  link to a file that is not in the book (repository files such as README.md)
+  L006  citation key that the bibliography does not have
+  L007  the same English gloss after two different terms (`종속성(dependencies)과 위험(dependencies)`)
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from .citations import Bibliography, find_citations
+from .errors import BuildError, Finding
+from .manifest import Book, display_path
+from .sources import Chapter
+
+CJK = r"\uac00-\ud7a3\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+_GLUED = re.compile(rf"(?<=[{CJK}])[a-z]{{2,}}(?=[{CJK}])")
+PAIRS = {"「": "」", "“": "”", "《": "》", "（": "）", "(": ")", "[": "]", "『": "』"}
+_HTML = re.compile(r"<(?![A-Za-z][\w+.-]*:[^>\s]*>)/?[A-Za-z!][^>\n]*>")
+_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)")
+_GLOSS = re.compile(r"([\uac00-\ud7a3][\uac00-\ud7a3 ]*?)\(([A-Za-z][^()]*)\)")
+
+
+def _paragraphs(chapter: Chapter):
+    """(first line number, text) for each blank-line separated block of the chapter."""
+    start, block = None, []
+    for n, line in enumerate(chapter.markdown.split("\n")):
+        if line.strip():
+            if start is None:
+                start = chapter.body_line + n
+            block.append(line)
+        elif block:
+            yield start, "\n".join(block)
+            start, block = None, []
+    if block:
+        yield start, "\n".join(block)
+
+
+def _strip_code(text: str) -> str:
+    return re.sub(r"`+[^`]*`+", "", text)
+
+
+def lint_chapter(chapter: Chapter, bib: Bibliography | None) -> list[Finding]:
+    out: list[Finding] = []
+    shown = chapter.display
+    for line, para in _paragraphs(chapter):
+        text = _strip_code(para).replace("\\[", "[").replace("\\]", "]")
+        for m in _GLUED.finditer(text):
+            ctx = text[max(0, m.start() - 4): m.end() + 4]
+            out.append(Finding("L001", shown, line, f"Latin fragment {m.group(0)!r} glued inside text: {ctx!r}"))
+        for opening, closing in PAIRS.items():
+            if text.count(opening) != text.count(closing):
+                out.append(Finding("L002", shown, line, f"unbalanced {opening}{closing}: "
+                                   f"{text.count(opening)} opening, {text.count(closing)} closing"))
+        if text.count('"') % 2:
+            out.append(Finding("L003", shown, line, f'odd number of straight quotes ("): {text.count(chr(34))}'))
+        for m in _HTML.finditer(text):
+            out.append(Finding("L004", shown, line, f"raw HTML {m.group(0)[:30]!r} (it prints as text)"))
+        for m in _LINK.finditer(text):
+            target = m.group(1)
+            if not re.match(r"^(https?:|mailto:|#)", target):
+                out.append(Finding("L005", shown, line, f"link to {target!r}, a file that is not in the book"))
+        glosses = [(m.group(1).strip().split(" ")[-1], m.group(2)) for m in _GLOSS.finditer(text)]
+        for (term1, g1), (term2, g2) in zip(glosses, glosses[1:]):
+            if g1 == g2 and term1 != term2 and not term2.endswith(term1) and not term1.endswith(term2):
+                out.append(Finding("L007", shown, line, f"gloss ({g1}) after two different terms: {term1}, {term2}"))
+    known = bib.keys if bib else {}
+    for cit in find_citations(chapter):
+        if cit.key not in known:
+            out.append(Finding("L006", shown, cit.line, f"unknown citation key {cit.key!r}"))
+    return out
+
+
+def load_allowances(book: Book) -> list[dict]:
+    path = book.root / "lint.yaml"
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise BuildError(f"malformed lint allowances: {exc}", display_path(path)) from None
+    allow = data.get("allow", []) if isinstance(data, dict) else None
+    if not isinstance(allow, list) or not all(isinstance(a, dict) and {"code", "text"} <= set(a) for a in allow):
+        raise BuildError("lint.yaml: `allow` must be a list of {code, text, why}", display_path(path), 1)
+    return allow
+
+
+def lint_book(book: Book, chapters: list[Chapter], bib: Bibliography | None) -> list[Finding]:
+    """Every finding over the given chapters (each file once), less the reviewed allowances."""
+    allow = load_allowances(book)
+    seen: set[Path] = set()
+    findings: list[Finding] = []
+    for ch in chapters:
+        if ch.ref.path in seen:
+            continue
+        seen.add(ch.ref.path)
+        for f in lint_chapter(ch, bib):
+            if not any(a["code"] == f.code and a["text"] in f.message for a in allow):
+                findings.append(f)
+    return findings

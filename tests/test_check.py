@@ -1,0 +1,106 @@
+"""The quality gate: content lint rules, artifact checks, visual regression (`build.py check`)."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import zipfile
+
+import pytest
+from PIL import Image, ImageDraw
+
+from conftest import FIXTURES, ROOT
+from press import qa
+from press.check import run_checks
+from press.citations import load_bibliography
+from press.lint import lint_book, lint_chapter
+from press.manifest import load_manifest
+from press.sources import load_chapters
+
+BAD = """# 見出し
+
+관심을trac습니다 그리고 정상 문장.
+
+「閉じていない括弧と"奇数の引用符。
+
+<script>alert(1)</script> を含む段落。
+
+[言語バー](README_zh.md) の名残。
+
+出典はこちら。[@no-such-key]
+
+모든 종속성(dependencies)과 잠재적 위험(dependencies)을 살펴보고, 그 버그(bugs)… 그 버그(bugs).
+"""
+
+
+@pytest.fixture(scope="module")
+def mini_chapter():
+    book = load_manifest(FIXTURES / "minimal")
+    return book, load_chapters(book, book.editions[0])[0], load_bibliography(book)
+
+
+def test_lint_rules_find_each_problem_with_its_line(mini_chapter):
+    book, chapter, bib = mini_chapter
+    bad = dataclasses.replace(chapter, markdown=BAD, body_line=10, display="ja/bad.md")
+    found = {(f.code, f.line) for f in lint_chapter(bad, bib)}
+    assert ("L001", 12) in found                 # Latin glued inside Hangul
+    assert ("L002", 14) in found and ("L003", 14) in found
+    assert ("L004", 16) in found                 # raw HTML
+    assert ("L005", 18) in found                 # link to a repository file
+    assert ("L006", 20) in found                 # unknown citation key
+    assert ("L007", 22) in found                 # same gloss after two different terms
+    assert sum(1 for code, _ in found if code == "L007") == 1     # 버그(bugs) twice is fine
+    assert all(str(f).startswith("ja/bad.md:") for f in lint_chapter(bad, bib))
+
+
+def test_real_book_lints_clean():
+    book = load_manifest(ROOT / "book")
+    bib = load_bibliography(book)
+    chapters = [c for ed in book.editions for c in load_chapters(book, ed) if not c.derived_from]
+    assert lint_book(book, chapters, bib) == []
+
+
+def test_lint_finds_the_seed_garbage(mini_chapter):
+    """The rules catch the defects the import fixed, in the seeds as received."""
+    book, chapter, bib = mini_chapter
+    for seed, code, at_least in (("003_494978d81f2d8ffc.txt", "L001", 2), ("004_1fce86f5d6ac2653.txt", "L007", 15)):
+        text = (ROOT / "book" / "sources" / seed).read_text(encoding="utf-8").replace("\n", "\n\n")
+        raw = dataclasses.replace(chapter, markdown=text, body_line=1, display=seed)
+        assert sum(1 for f in lint_chapter(raw, bib) if f.code == code) >= at_least
+
+
+def test_check_passes_on_the_fixture_and_catches_a_changed_page(minimal_built, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(minimal_built, out)
+    refs = tmp_path / "refs"
+    run_checks(FIXTURES / "minimal", out, None, update_references=True, references=refs)
+    table = run_checks(FIXTURES / "minimal", out, None, references=refs)
+    assert not table.failed, table.format()
+    assert {"epubcheck", "epub-a11y", "epub-links", "pdf-fonts", "pdf-meta", "pdf-links", "text-trip",
+            "glyphs", "visual"} <= set(table.columns)
+    ref = sorted(refs.glob("mini-ja-ch1.png"))[0]
+    image = Image.open(ref).convert("L")
+    ImageDraw.Draw(image).rectangle([10, 10, image.width // 2, image.height // 3], fill=0)
+    image.save(ref)
+    table = run_checks(FIXTURES / "minimal", out, ["ja"], references=refs)
+    assert table.failed and not table.rows["ja"]["visual"].ok
+    assert (out / "check" / "mini-ja-ch1-diff.png").is_file()
+
+
+def test_epub_link_check_finds_a_dangling_link(minimal_built, tmp_path):
+    bad = tmp_path / "bad.epub"
+    with zipfile.ZipFile(minimal_built / "mini-ja.epub") as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("ch001.xhtml"):
+                data = data.replace(b"</body>", b'<p><a href="../README_zh.md">x</a><a href="#nowhere">y</a></p></body>')
+            dst.writestr(info, data)
+    problems = qa.epub_links(bad)
+    assert any("README_zh.md" in p for p in problems) and any("#nowhere" in p for p in problems)
+    assert qa.epub_links(minimal_built / "mini-ja.epub") == []
+
+
+def test_round_trip_counts_characters():
+    assert qa.round_trip("ab cd", "a b c d x")[0] == 1.0
+    ratio, missing = qa.round_trip("aaaa\ufe0f", "aaa")
+    assert ratio == 0.75 and missing == []
+    assert qa.round_trip("a\ue000", "a")[1] == ["U+E000 \ue000"]
