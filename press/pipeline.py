@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -106,6 +107,7 @@ def render_artifact(job: Job) -> tuple[Artifact, list[str]]:
             css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
             pages, said = write_pdf(doc, book.root, css, job.scratch, allowed=[book.root, STYLES],
                                     identifier=f"{book.slug}-{ed.lang}".encode())
+            fail_on_missing_glyphs(said, chapters)
             warnings += [f"[{ed.lang} pdf] {w}" for w in said]
         else:
             epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.scratch, job.cite)
@@ -119,6 +121,26 @@ def render_artifact(job: Job) -> tuple[Artifact, list[str]]:
         warnings += [f"[{ed.lang} {job.format}] pandoc: {w}" for w in pandoc_said]
     art = Artifact(ed.lang, job.format, job.target, job.scratch.stat().st_size, time.perf_counter() - t0, pages)
     return art, warnings
+
+
+_NOTDEF = re.compile(r'\.notdef glyph rendered for Unicode string unsupported by fonts: "(.)" \(U\+([0-9A-F]+)\)')
+
+
+def fail_on_missing_glyphs(weasyprint_warnings: list[str], chapters) -> None:
+    """A character that no font has would print as a blank box (tofu): stop, and say where it is."""
+    for warning in weasyprint_warnings:
+        m = _NOTDEF.search(warning)
+        if not m:
+            continue
+        char, code = m.group(1), m.group(2)
+        for ch in chapters:
+            lines = ch.ref.path.read_text(encoding="utf-8").split("\n")
+            line = next((n for n, s in enumerate(lines, 1) if char in s), None)
+            if line:
+                raise BuildError(f"character {char!r} (U+{code}) is in no font this edition can use", ch.display,
+                                 line, hint="remove or replace it, or add a font that has it to the edition")
+        raise BuildError(f"character {char!r} (U+{code}) is in no font this edition can use",
+                         hint="it is not in a chapter: check the manifest's titles and links")
 
 
 def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
@@ -144,8 +166,11 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
             for future in as_completed(futures):
                 yield futures[future], future.result()
         except BaseException:
+            # Ctrl-C or a failed artifact: stop the other workers now rather than let them finish.
             for future in futures:
                 future.cancel()
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
             raise
 
 

@@ -337,3 +337,56 @@ def test_raw_html_comes_out_as_text(minimal_book: Path, tmp_path: Path) -> None:
             assert not handlers, f"{name}: <{el.tag}> has {handlers}"
     # the chapter's text is kept, escaped, not dropped
     assert any("alert(1)" in text for text in pages.values())
+
+
+# --------------------------------------------------------- more hostile books, beyond the table
+
+def test_character_no_font_has(minimal_book, tmp_path):
+    """U+E000 (private use) is in no installed font: the build stops and says where, no tofu."""
+    text = (minimal_book / "ja" / "timeline.md").read_text(encoding="utf-8")
+    text = text.replace("2025.01 — 二番目の段落。", "2025.01 — 二番目の段落\ue000。")
+    line = next(n for n, s in enumerate(text.split("\n"), 1) if "\ue000" in s)
+    overlay(minimal_book, {"ja/timeline.md": text})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mini-ja.pdf").write_bytes(PREVIOUS["mini-ja.pdf"])
+    proc = run_cli("pdf", "--lang", "ja", "--book", str(minimal_book), "--out", str(out))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"ja/timeline.md:{line}:" in proc.stderr and "U+E000" in proc.stderr
+    assert (out / "mini-ja.pdf").read_bytes() == PREVIOUS["mini-ja.pdf"]
+    assert sorted(p.name for p in out.iterdir()) == ["mini-ja.pdf"]
+
+
+def test_book_without_editions(minimal_book, tmp_path):
+    text = MANIFEST.split("editions:")[0] + "editions: []\n"
+    overlay(minimal_book, {"book.yaml": text})
+    proc = run_cli("pdf", "--book", str(minimal_book), "--out", str(tmp_path / "out"))
+    line = next(n for n, s in enumerate(text.split("\n"), 1) if s.startswith("editions:"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"book.yaml:{line}: the book has no editions" in proc.stderr
+
+
+def test_interrupted_build_leaves_no_partial_files(tmp_path):
+    """Ctrl-C while rendering: exit 130, the previous artifacts as they were, no scratch files."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, data in PREVIOUS.items():
+        (out / name).write_bytes(data)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "all", "--book", str(FIXTURES / "minimal"),
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.startswith(".press-") for p in out.iterdir()):
+        time.sleep(0.1)
+    time.sleep(1.5)                                   # well inside rendering
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == PREVIOUS
