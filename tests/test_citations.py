@@ -159,3 +159,9 @@ def test_real_bibliography_takes_urls_only_from_the_seeds():
         for lang in ("ja", "zh-Hans"):
             if "genre" in ref:
                 assert "genre" in ref.get("localized", {}).get(lang, {}), (ref["id"], lang)
+
+
+def test_in_text_citation_names_the_author_and_adds_a_note(minimal_built):
+    text = "\n".join(pdf_pages(minimal_built / "mini-zh-Hans.pdf"))
+    assert "——Example Author3 说了一个词。" in text
+    assert re.search(r"^3\. .*2024年5月, X\.$", text, re.M)
