@@ -11,6 +11,7 @@ import pypandoc
 import pypdf
 
 from . import qa
+from .citations import CITATION
 from .citations import load_bibliography
 from .html import pandoc_warnings
 from .lint import lint_book
@@ -61,6 +62,7 @@ class CheckTable:
 def _plain(chapter: Chapter) -> str:
     """The chapter's text as a reader sees it, without citation keys and note markers."""
     md = re.sub(r"\[@[^\]]*\]|\[\^[^\]]+\](?!:)", "", chapter.markdown)
+    md = CITATION.sub("", md)                                   # in-text citations print the author
     md = re.sub(r"(?m)^(-{3,}|\*{3,}|_{3,})\s*$", "", md)     # rules print as an ornament, not as dashes
     with pandoc_warnings():          # unused note definitions, now that the calls are gone
         return pypandoc.convert_text(md, "plain", format="markdown-raw_html-smart", extra_args=["--wrap=none"])

@@ -155,7 +155,7 @@ def load_bibliography(book: Book) -> Bibliography | None:
 
 # Pandoc's citation keys: `@key` or `@{key}`; a key starts with a letter, digit or _, and may hold
 # internal punctuation. Not after a word character (e-mail addresses) nor after a backslash.
-_CITE = re.compile(r"(?<![\w\\])-?@(\{[^}\n]+\}|\w(?:\w|[:.#$%&+?<>~/-](?=\w))*)")
+CITATION = re.compile(r"(?<![\w\\])-?@(\{[^}\n]+\}|\w(?:\w|[:.#$%&+?<>~/-](?=\w))*)")
 # Code spans, autolinks and link targets hold no citations (an @ in a URL is not one).
 _CODE = re.compile(r"`+[^`\n]*`+|<[A-Za-z][\w+.-]*:[^>\s]*>|\]\([^)\s]*\)")
 
@@ -170,7 +170,7 @@ def find_citations(chapter: Chapter) -> list[Citation]:
             continue
         if fenced or line.startswith("    "):
             continue
-        for m in _CITE.finditer(_CODE.sub("", line)):
+        for m in CITATION.finditer(_CODE.sub("", line)):
             key = m.group(1).strip("{}")
             found.append(Citation(key, chapter, chapter.body_line + n))
     return found
