@@ -10,6 +10,7 @@ from weasyprint import CSS, HTML
 from weasyprint.layout import LayoutContext
 from weasyprint.urls import URLFetcher
 
+from . import tounicode
 from .errors import BuildError
 
 
@@ -87,6 +88,7 @@ def render_keeping_notes(document: HTML, css: list[CSS], max_passes: int = 6):
 def write_pdf(html: str, base_dir: Path, stylesheets: list[Path], target: Path,
               allowed: list[Path], identifier: bytes) -> tuple[int, list[str]]:
     """Render `html` to `target`; return (page count, WeasyPrint warnings)."""
+    tounicode.install()
     fetcher = ConfinedFetcher(allowed)
     handler = _Collect()
     logger = logging.getLogger("weasyprint")

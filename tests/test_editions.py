@@ -83,8 +83,8 @@ def test_arabic_extracts_in_logical_order(real_book):
 
     Only lines with no digits or Latin words are compared, and only their letters: where a line
     mixes directions, or at the neutral punctuation between runs, the extractor's own reordering,
-    not the PDF, decides the order. Lines with the lam-alef-maksura ligature are skipped: its
-    glyph maps back to its two letters in visual order (a known extraction artifact).
+    not the PDF, decides the order. Ligatures (lam-alef …) map back to their letters in order
+    (press/tounicode.py).
     """
     pdf = real_book / "keep4o-ar.pdf"
     out = subprocess.run(["pdftotext", "-f", "5", "-l", "14", str(pdf), "-"], capture_output=True,
@@ -96,11 +96,11 @@ def test_arabic_extracts_in_logical_order(real_book):
     checked = found = 0
     for line in out.splitlines():
         line = ARABIC_MARKS.sub("", unicodedata.normalize("NFKC", BIDI_CONTROLS.sub("", line))).strip()
-        if len(line) < 25 or re.search(r"[0-9A-Za-z\u0660-\u0669]", line) or "ىل" in line:
+        if len(line) < 25 or re.search(r"[0-9A-Za-z\u0660-\u0669]", line):
             continue
         checked += 1
         found += letters(line) in body
-    assert checked >= 30 and found >= 0.9 * checked, (checked, found)
+    assert checked >= 30 and found >= 0.95 * checked, (checked, found)
 
 
 def test_korean_appendix_reads_left_to_right_in_the_arabic_edition(real_book):
