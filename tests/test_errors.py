@@ -390,3 +390,45 @@ def test_interrupted_build_leaves_no_partial_files(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == PREVIOUS
+
+
+def _previous_in(out):
+    out.mkdir(exist_ok=True)
+    for name, data in PREVIOUS.items():
+        (out / name).write_bytes(data)
+
+
+def test_read_only_output_directory(tmp_path):
+    """An immutable output directory (chattr +i holds even for root): a clear message, nothing changed."""
+    import subprocess
+
+    out = tmp_path / "out"
+    _previous_in(out)
+    if subprocess.run(["chattr", "+i", str(out)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        proc = run_cli("pdf", "--lang", "ja", "--book", str(FIXTURES / "minimal"), "--out", str(out))
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "cannot write to the output directory" in proc.stderr and "--out" in proc.stderr
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == PREVIOUS
+    finally:
+        subprocess.run(["chattr", "-i", str(out)])
+
+
+def test_disk_full(tmp_path):
+    """A 600 KB file system as the output: the PDF cannot be written; the old files stay, no scratch."""
+    import subprocess
+
+    out = tmp_path / "small"
+    out.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(out)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        _previous_in(out)
+        proc = run_cli("pdf", "--lang", "ja", "--book", str(FIXTURES / "minimal"), "--out", str(out))
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert "No space left on device" in proc.stderr and "disk has room" in proc.stderr
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == PREVIOUS
+    finally:
+        subprocess.run(["umount", str(out)])
