@@ -24,11 +24,13 @@ status: setup
 	$(PY) build.py status --book $(BOOK) $(ARGS)
 
 # Build what is missing, verify every artifact and lint the book (CI runs it).
-check: setup
+check:
+	@bash tools/bootstrap.sh --check
 	$(PY) build.py check --book $(BOOK) --out $(OUT) $(ARGS)
 
 # After an intended change to the layout: refresh the visual-regression reference images.
-update-references: setup
+update-references:
+	@bash tools/bootstrap.sh --check
 	$(PY) build.py check --update-references --book $(BOOK) --out $(OUT) $(ARGS)
 
 test: setup

@@ -105,7 +105,7 @@ def visual(book: Book, ed: Edition, reader, pdf: Path, count: int, diff_dir: Pat
 
 
 def run_checks(book_dir: str | Path, out_dir: str | Path, langs: list[str] | None,
-               update_references: bool = False, references: Path = REFERENCES) -> CheckTable:
+               update_references: bool = False, references: Path = REFERENCES, ace: bool = True) -> CheckTable:
     """Verify the artifacts in out_dir (built beforehand) and lint the book."""
     book = load_manifest(book_dir)
     out = Path(out_dir)
@@ -122,6 +122,8 @@ def run_checks(book_dir: str | Path, out_dir: str | Path, langs: list[str] | Non
         pdf = out / f"{book.slug}-{ed.lang}.pdf"
         table.add(ed.lang, "epubcheck", [str(f) for f in qa.run_epubcheck(epub)])
         table.add(ed.lang, "epub-a11y", qa.epub_accessibility(epub))
+        if ace:
+            table.add(ed.lang, "ace", qa.run_ace(epub, diff_dir / f"ace-{ed.lang}"))
         table.add(ed.lang, "epub-links", qa.epub_links(epub))
         reader = pypdf.PdfReader(pdf)
         table.add(ed.lang, "pdf-fonts", qa.pdf_fonts(reader))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import shutil
@@ -146,3 +147,29 @@ def round_trip(md_text: str, pdf_text: str) -> tuple[float, list[str]]:
     found = sum(min(n, have[c]) for c, n in want.items())
     missing = sorted(f"U+{ord(c):04X} {c}" for c in want if have[c] == 0)
     return found / total, missing
+
+
+ACE = Path(__file__).resolve().parent.parent / ".tools" / "ace" / "node_modules" / ".bin" / "ace-cli"
+
+
+def run_ace(epub: Path, report_dir: Path) -> list[str]:
+    """DAISY Ace on one EPUB (headless, through Debian's Chromium): its failed assertions."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not ACE.is_file() or not chromium:
+        return ["DAISY Ace is not set up (make check installs it: Chromium, Node.js, @daisy/ace-cli)"]
+    env = dict(os.environ, PUPPETEER_EXECUTABLE_PATH=chromium)
+    proc = subprocess.run([str(ACE), "--silent", "--force", "--outdir", str(report_dir), str(epub)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    report = report_dir / "report.json"
+    if not report.is_file():
+        return [f"Ace did not run: {(proc.stderr or proc.stdout).strip()[:300]}"]
+    data = json.loads(report.read_text(encoding="utf-8"))
+    problems = []
+    for doc in data.get("assertions", []):
+        for a in doc.get("assertions", []):
+            if a.get("earl:result", {}).get("earl:outcome") == "fail":
+                problems.append(f"{doc.get('earl:testSubject', {}).get('url')}: {a.get('earl:test', {}).get('dct:title')} "
+                                f"({a.get('earl:test', {}).get('earl:impact')})")
+    if not problems and data.get("earl:result", {}).get("earl:outcome") != "pass":
+        problems.append("Ace's verdict is not pass")
+    return problems

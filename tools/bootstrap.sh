@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
+# `bootstrap.sh --check` also sets up the DAISY Ace accessibility checker for `make check`:
+# Debian's Chromium and Node.js, and @daisy/ace-cli from npm (its puppeteer told not to fetch a
+# browser of its own, which cannot be downloaded here: it drives Debian's Chromium instead).
+WITH_ACE=0
+[ "${1:-}" = "--check" ] && WITH_ACE=1
+ACE_VERSION=1.4.6
 PYTHON=${PYTHON:-python3}
 # Fonts for CJK, Arabic and Devanagari; libharfbuzz-subset0 makes CJK font subsetting ~10x
 # faster in WeasyPrint; Java runs epubcheck; poppler-utils gives pdftotext/pdffonts/pdftoppm.
@@ -16,6 +22,10 @@ for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+if [ "$WITH_ACE" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   # Debian's python3 needs python3-venv for `-m venv` (ensurepip); try it in a throwaway dir.
   probe=$(mktemp -d)
@@ -44,4 +54,11 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
   rm -f "$VENV"/.installed-*
   touch "$stamp"
+fi
+
+if [ "$WITH_ACE" = 1 ] && [ ! -x ".tools/ace/node_modules/.bin/ace-cli" ]; then
+  echo "setup: installing DAISY Ace $ACE_VERSION into .tools/ace" >&2
+  mkdir -p .tools/ace
+  (cd .tools/ace && PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund \
+     "@daisy/ace-cli@$ACE_VERSION" >/dev/null)
 fi
