@@ -99,6 +99,14 @@ def status(args) -> int:
     return 0
 
 
+def newest_input(book_root: Path) -> float:
+    """Modification time of the newest file the artifacts depend on: book, styles, the press."""
+    press_root = Path(__file__).resolve().parent
+    roots = [book_root, press_root, press_root.parent / "styles"]
+    return max((p.stat().st_mtime for r in roots for p in r.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts), default=0.0)
+
+
 def check(args, reporter) -> int:
     from .check import run_checks
     from .manifest import load_manifest
@@ -106,8 +114,13 @@ def check(args, reporter) -> int:
 
     book = load_manifest(args.book)
     editions = [book.edition(l) for l in args.lang] if args.lang else list(book.editions)
+    newest = newest_input(book.root)
+
+    def stale(path: Path) -> bool:
+        return not path.is_file() or path.stat().st_mtime < newest
+
     missing = [ed.lang for ed in editions for fmt in ("pdf", "epub")
-               if not (Path(args.out) / artifact_name(book, ed, fmt)).is_file()]
+               if stale(Path(args.out) / artifact_name(book, ed, fmt))]
     if missing:
         # epubcheck runs in the checks below; not twice.
         build(args.book, args.out, langs=sorted(set(missing), key=missing.index), reporter=reporter, jobs=args.jobs,
