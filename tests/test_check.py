@@ -105,3 +105,20 @@ def test_round_trip_counts_characters():
     ratio, missing = qa.round_trip("aaaa\ufe0f", "aaa")
     assert ratio == 0.75 and missing == []
     assert qa.round_trip("a\ue000", "a")[1] == ["U+E000 \ue000"]
+
+
+def test_check_rebuilds_only_stale_artifacts(minimal_book, tmp_path):
+    import os
+    import time
+
+    from conftest import run_cli
+
+    out = tmp_path / "out"
+    assert run_cli("all", "--lang", "ja", "--book", str(minimal_book), "--out", str(out), "--no-epubcheck").returncode == 0
+    first = run_cli("check", "--lang", "ja", "--book", str(minimal_book), "--out", str(out))
+    assert "mini-ja.pdf" not in first.stderr                  # up to date: nothing rebuilt
+    later = time.time() + 5
+    os.utime(minimal_book / "ja" / "letter.md", (later, later))
+    second = run_cli("check", "--lang", "ja", "--book", str(minimal_book), "--out", str(out))
+    assert "mini-ja.pdf" in second.stderr and "mini-ja.epub" in second.stderr
+    assert "edition" in second.stdout and "lint" in second.stdout
