@@ -16,6 +16,7 @@ from .citations import load_bibliography
 from .html import pandoc_warnings
 from .lint import lint_book
 from .manifest import Book, Edition, load_manifest
+from .pipeline import artifact_name, select_editions
 from .sources import Chapter, load_chapters
 
 REFERENCES = Path(__file__).resolve().parent.parent / "tests" / "references"
@@ -114,12 +115,12 @@ def run_checks(book_dir: str | Path, out_dir: str | Path, langs: list[str] | Non
     table = CheckTable()
     bib = load_bibliography(book)
     all_chapters: list[Chapter] = []
-    editions = [book.edition(l) for l in langs] if langs else list(book.editions)
+    editions = select_editions(book, langs)
     for ed in editions:
         chapters = load_chapters(book, ed)
         all_chapters += [c for c in chapters if not c.derived_from]
-        epub = out / f"{book.slug}-{ed.lang}.epub"
-        pdf = out / f"{book.slug}-{ed.lang}.pdf"
+        epub = out / artifact_name(book, ed, "epub")
+        pdf = out / artifact_name(book, ed, "pdf")
         table.add(ed.lang, "epubcheck", [str(f) for f in qa.run_epubcheck(epub)])
         table.add(ed.lang, "epub-a11y", qa.epub_accessibility(epub))
         if ace:

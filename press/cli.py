@@ -110,10 +110,10 @@ def newest_input(book_root: Path) -> float:
 def check(args, reporter) -> int:
     from .check import run_checks
     from .manifest import load_manifest
-    from .pipeline import artifact_name, build
+    from .pipeline import artifact_name, build, select_editions
 
     book = load_manifest(args.book)
-    editions = [book.edition(l) for l in args.lang] if args.lang else list(book.editions)
+    editions = select_editions(book, args.lang)
     newest = newest_input(book.root)
 
     def stale(path: Path) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .citations import Citeproc
-from .html import appendix_label, chapter_notice, run_pandoc
+from .html import chapter_labels, chapter_notice, run_pandoc
 from .languages import LANGUAGES
 from .manifest import Book, Edition
 from .sources import Chapter
@@ -75,12 +75,7 @@ def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter], cite
     if edition.dir == "rtl":
         meta["page-progression-direction"] = "rtl"
     parts = ["---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=True) + "---\n"]
-    n_appendix = 0
-    for ch in chapters:
-        label = None
-        if ch.ref.role == "appendix":
-            label = appendix_label(edition, n_appendix)
-            n_appendix += 1
+    for ch, label in zip(chapters, chapter_labels(edition, chapters)):
         parts.append(_heading(ch, edition, label))
     if cite and cite.cited:
         parts.append(f"# {edition.language.strings['bibliography']}\n\n::: {{#refs}}\n:::\n")

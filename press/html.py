@@ -126,20 +126,24 @@ def bibliography_markdown(edition: Edition, cite: Citeproc) -> str:
             "::: {#refs}\n:::\n")
 
 
+def chapter_labels(edition: Edition, chapters: list[Chapter]) -> list[str | None]:
+    """The label of each chapter (付録A, 附录B … for appendices, None for the others)."""
+    labels, n = [], 0
+    for ch in chapters:
+        labels.append(appendix_label(edition, n) if ch.ref.role == "appendix" else None)
+        n += ch.ref.role == "appendix"
+    return labels
+
+
 def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> list[RenderedChapter]:
     strings = edition.language.strings
     out = []
-    n_appendix = 0
-    for i, ch in enumerate(chapters, start=1):
+    for i, (ch, label) in enumerate(zip(chapters, chapter_labels(edition, chapters)), start=1):
         cid = f"ch{i}"
         cite_args = cite.args(chapter_locale(edition, ch)) if cite else None
         body = pandoc_html(ch.markdown, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args)
         m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
         title = _plain(m.group(1)) if m else ch.display
-        label = None
-        if ch.ref.role == "appendix":
-            label = appendix_label(edition, n_appendix)
-            n_appendix += 1
         running = ch.short_title or title
         if label:
             running = f"{label} {running}"

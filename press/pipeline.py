@@ -41,6 +41,11 @@ class Report:
     artifacts: list[Artifact] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def warn(self, message: str, reporter: "Reporter") -> None:
+        """Count a warning and show it as it happens."""
+        self.warnings.append(message)
+        reporter.warn(message)
+
 
 class Reporter:
     """Receives progress; the CLI prints it, tests can ignore it."""
@@ -69,13 +74,11 @@ def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: R
     if not has_harfbuzz_subset():
         msg = ("libharfbuzz-subset0 is missing: WeasyPrint will subset CJK fonts about ten times "
                f"slower (install it: {INSTALL_HINT})")
-        report.warnings.append(msg)
-        reporter.warn(msg)
+        report.warn(msg, reporter)
     no_letter = [ed.lang for ed in editions if not ed.has_letter]
     if no_letter:
         msg = "no letter chapter yet in: " + ", ".join(no_letter) + " (add `letter:` to the edition in book.yaml)"
-        report.warnings.append(msg)
-        reporter.warn(msg)
+        report.warn(msg, reporter)
 
 
 @dataclass(frozen=True)
@@ -191,8 +194,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     for ed in editions:
         cited, warnings = check_citations(chapters_of[ed.lang], bib, draft)
         for w in warnings:
-            report.warnings.append(w)
-            reporter.warn(w)
+            report.warn(w, reporter)
         cited_of[ed.lang] = cited
     out = Path(out_dir)
     finished: list[tuple[Path, Path]] = []
@@ -211,8 +213,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                                     out / artifact_name(book, ed, fmt), check_epub))
         for job, (art, warnings) in run_jobs(job_list, jobs, reporter):
             for w in warnings:
-                report.warnings.append(w)
-                reporter.warn(w)
+                report.warn(w, reporter)
             finished.append((job.scratch, job.target))
             report.artifacts.append(art)
             reporter.done(art)
