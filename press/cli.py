@@ -13,7 +13,11 @@ Build the Keep4o book's editions as print-ready PDF (WeasyPrint) and EPUB 3 (pan
 commands:
   pdf      one PDF per edition            (dist/<slug>-<lang>.pdf)
   epub     one EPUB 3 per edition, checked with epubcheck (dist/<slug>-<lang>.epub)
-  all      both
+  print    press PDF for the print shop (trim + bleed, crop marks, page count padded to the
+           signature) and its cover: back, spine, front  (dist/<slug>-<lang>-print.pdf, -cover.pdf)
+  all      pdf and epub
+  release  pdf, epub and print for every edition, then SHA256SUMS and manifest.json
+  index    write SHA256SUMS and manifest.json for the release files already in --out
   status   translation status: editions × chapters (present, derived, stale, missing)
   check    build what is missing, then verify every artifact and lint the book: a table
            edition × check (epubcheck, accessibility, links, fonts, metadata, text round
@@ -29,7 +33,7 @@ examples:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keep4o-press", description=HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["pdf", "epub", "all", "status", "check"], help="what to do")
+    p.add_argument("command", choices=["pdf", "epub", "print", "all", "release", "index", "status", "check"], help="what to do")
     p.add_argument("--lang", action="append", metavar="TAG",
                    help="build only this edition (repeatable), e.g. ja or zh-Hans; default: all editions")
     p.add_argument("--book", default="book", metavar="DIR",
@@ -39,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
                    help="skip epubcheck on the EPUBs (faster drafts; CI never skips it)")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="render N artifacts at once in separate processes (default: one per core)")
+    p.add_argument("-B", "--force", action="store_true",
+                   help="render every chosen artifact even if its inputs have not changed")
     p.add_argument("--draft", action="store_true",
                    help="print unknown citation keys as-is (with a warning) instead of failing")
     p.add_argument("--strict", action="store_true", help="status: exit 1 if any chapter is stale or missing")
@@ -71,7 +77,7 @@ class ConsoleReporter:
 
     def done(self, art) -> None:
         if not self.quiet:
-            pages = f"{art.pages:>4} pages" if art.pages else " " * 10
+            pages = (f"{art.pages:>4} page" + ("s" if art.pages > 1 else " ")) if art.pages else " " * 10
             self._print(f"  {art.lang:<8} {art.format:<5} {art.seconds:6.1f} s  {_size(art.bytes):>8}  "
                         f"{pages}  {art.path}")
 
@@ -99,32 +105,13 @@ def status(args) -> int:
     return 0
 
 
-def newest_input(book_root: Path) -> float:
-    """Modification time of the newest file the artifacts depend on: book, styles, the press."""
-    press_root = Path(__file__).resolve().parent
-    roots = [book_root, press_root, press_root.parent / "styles"]
-    return max((p.stat().st_mtime for r in roots for p in r.rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts), default=0.0)
-
-
 def check(args, reporter) -> int:
     from .check import run_checks
-    from .manifest import load_manifest
-    from .pipeline import artifact_name, build, select_editions
+    from .pipeline import build
 
-    book = load_manifest(args.book)
-    editions = select_editions(book, args.lang)
-    newest = newest_input(book.root)
-
-    def stale(path: Path) -> bool:
-        return not path.is_file() or path.stat().st_mtime < newest
-
-    missing = [ed.lang for ed in editions for fmt in ("pdf", "epub")
-               if stale(Path(args.out) / artifact_name(book, ed, fmt))]
-    if missing:
-        # epubcheck runs in the checks below; not twice.
-        build(args.book, args.out, langs=sorted(set(missing), key=missing.index), reporter=reporter, jobs=args.jobs,
-              check_epub=False)
+    # Renders only what is out of date; epubcheck runs in the checks below, not twice.
+    build(args.book, args.out, langs=args.lang, reporter=reporter, jobs=args.jobs, check_epub=False,
+          force=args.force)
     table = run_checks(args.book, args.out, args.lang, update_references=args.update_references)
     print(table.format())
     if args.update_references:
@@ -133,17 +120,31 @@ def check(args, reporter) -> int:
     return 1 if table.failed else 0
 
 
+def index(args) -> int:
+    """SHA256SUMS and manifest.json over the release files in --out (after gathering them)."""
+    from .manifest import load_manifest
+    from .release import source_commit, write_index
+
+    book = load_manifest(args.book)
+    entries = write_index(book, Path(args.out), source_commit(Path(__file__).resolve().parent.parent))
+    if not args.quiet:
+        print(f"indexed {len(entries)} files in {Path(args.out)}/: SHA256SUMS, manifest.json")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("status", "check"):
+    if args.command in ("status", "check", "index"):
         try:
             if args.command == "status":
                 return status(args)
+            if args.command == "index":
+                return index(args)
             return check(args, ConsoleReporter(args.quiet, args.verbose))
         except BuildError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    formats = ("pdf", "epub") if args.command == "all" else (args.command,)
+    formats = {"all": ("pdf", "epub"), "release": ("pdf", "epub", "print")}.get(args.command, (args.command,))
     reporter = ConsoleReporter(args.quiet, args.verbose)
     import time
 
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         report = build(args.book, args.out, formats=formats, langs=args.lang, reporter=reporter,
-                       check_epub=not args.no_epubcheck, draft=args.draft, jobs=args.jobs)
+                       check_epub=not args.no_epubcheck, draft=args.draft, jobs=args.jobs, force=args.force)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -161,8 +162,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if not args.quiet:
         total = sum(a.bytes for a in report.artifacts)
-        print(f"wrote {len(report.artifacts)} files ({_size(total)}) to {Path(args.out)}/ in "
-              f"{time.perf_counter() - t0:.1f} s; {len(report.warnings)} warning(s)")
+        fresh = f"; {len(report.up_to_date)} up to date" if report.up_to_date else ""
+        if args.verbose:
+            for path in report.up_to_date:
+                print(f"  up to date: {path}", file=sys.stderr)
+        took = time.perf_counter() - t0
+        if report.artifacts:
+            print(f"wrote {len(report.artifacts)} files ({_size(total)}) to {Path(args.out)}/ in "
+                  f"{took:.1f} s{fresh}; {len(report.warnings)} warning(s)")
+        else:
+            print(f"nothing to do: {len(report.up_to_date)} files in {Path(args.out)}/ are up to date "
+                  f"({took:.2f} s; --force renders them again)")
+    if args.command == "release":
+        try:
+            if not args.quiet:
+                print("translation status of this release:")
+                status(args)
+            return index(args)
+        except BuildError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -44,6 +44,7 @@ BOOK_KEYS: dict[str, Key] = {
     "bibliography": Key(str, False, "CSL YAML (.yaml) or CSL JSON (.json) file of every cited source"),
     "csl": Key(str, False, "citation style (.csl) for the notes and the bibliography"),
     "editions": Key(list, True, "the editions, in build order"),
+    "print": Key(dict, False, "press PDF and cover: `bleed`, `signature`, `paper_thickness`, `marks`", {}),
 }
 LINK_KEYS: dict[str, Key] = {
     "label": Key(str, True, "what the link is (X, GitHub, …)"),
@@ -69,10 +70,37 @@ EDITION_KEYS: dict[str, Key] = {
     "opencc_overrides": Key(str, False, "YAML mapping `converter output: preferred term`, applied after OpenCC"),
 }
 OPENCC_CONFIGS = ("s2t", "s2tw", "s2twp", "s2hk", "t2s", "tw2s", "tw2sp", "hk2s")
+PRINT_KEYS: dict[str, Key] = {
+    "bleed": Key((str, int, float), False, "bleed beyond the trim on every outer edge, a length like 3mm", "3mm"),
+    "signature": Key(int, False, "pad the press PDF to a multiple of this many pages; 4 = one sheet folded once", 4),
+    "paper_thickness": Key((str, int, float), False,
+                           "thickness of one leaf (two pages), a length like 0.1mm (80 g/m² uncoated offset)", "0.1mm"),
+    "marks": Key(str, False, "printer's marks on the press PDF and cover: crop or none", "crop"),
+}
+PRINT_MARKS = ("crop", "none")
+_MM_PER = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72}
 FONT_KEYS: dict[str, Key] = {
     "serif": Key(str, False, "body text family"),
     "sans": Key(str, False, "headings family"),
 }
+
+
+def length_mm(length: str) -> float:
+    """A length the manifest accepts (`_LENGTH`: 3mm, 0.5cm, 0.125in, 8.5pt) in millimetres."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(mm|cm|in|pt)", length)
+    if not m:
+        raise ValueError(f"not a length: {length!r}")
+    return float(m.group(1)) * _MM_PER[m.group(2)]
+
+
+@dataclass(frozen=True)
+class PrintSettings:
+    """The `print:` section: what the press PDF and the cover need beyond the screen PDF."""
+
+    bleed_mm: float = 3.0
+    signature: int = 4
+    paper_thickness_mm: float = 0.1
+    marks: str = "crop"
 
 
 @dataclass(frozen=True)
@@ -123,6 +151,7 @@ class Book:
     bibliography: Path | None = None
     bibliography_line: int | None = None
     csl: Path | None = None
+    print: PrintSettings = PrintSettings()
 
     def edition(self, lang: str) -> Edition:
         for ed in self.editions:
@@ -248,6 +277,37 @@ def resolve_in_book(root: Path, rel: str, manifest: Path, line: int | None, what
     return real
 
 
+def _print_settings(chk: _Checker, node: yaml.Node) -> PrintSettings:
+    """Validate the `print:` section; a bad value is reported and its default kept."""
+    pr = chk.mapping(node, PRINT_KEYS, "print")
+    lengths = {}
+    # (key, smallest, largest) in mm: outside this a value is a typo, not a real press setting.
+    for key, low, high in (("bleed", 0.0, 20.0), ("paper_thickness", 0.02, 1.0)):
+        value = pr[key][0] if key in pr else PRINT_KEYS[key].default
+        if not isinstance(value, str) or not _LENGTH.match(value):
+            chk.error(pr[key][1], f"print.{key} must be a length with its unit (mm, cm, in or pt), not {value!r}",
+                      PRINT_KEYS[key].doc)
+            value = PRINT_KEYS[key].default
+        elif not low <= length_mm(value) <= high:
+            chk.error(pr[key][1], f"print.{key} {value} is out of range ({low:g}mm to {high:g}mm)",
+                      PRINT_KEYS[key].doc)
+            value = PRINT_KEYS[key].default
+        lengths[key] = length_mm(value)
+    signature = pr["signature"][0] if "signature" in pr else PRINT_KEYS["signature"].default
+    if isinstance(signature, bool) or signature < 1:
+        chk.error(pr["signature"][1], f"print.signature must be a whole number of pages, 1 or more, not {signature!r}",
+                  PRINT_KEYS["signature"].doc + ", offset printers often use 16 or 32")
+        signature = PRINT_KEYS["signature"].default
+    marks = pr["marks"][0] if "marks" in pr else PRINT_KEYS["marks"].default
+    if marks not in PRINT_MARKS:
+        near = difflib.get_close_matches(marks, PRINT_MARKS, n=1)
+        chk.error(pr["marks"][1], f"unknown print.marks {marks!r}",
+                  (f"did you mean {near[0]!r}? " if near else "") + "one of: " + ", ".join(PRINT_MARKS))
+        marks = PRINT_KEYS["marks"].default
+    return PrintSettings(bleed_mm=lengths["bleed"], signature=signature,
+                         paper_thickness_mm=lengths["paper_thickness"], marks=marks)
+
+
 def load_manifest(book_dir: str | Path) -> Book:
     """Read and validate `<book_dir>/book.yaml`; raise BuildError(s) naming file and line."""
     root = Path(book_dir).resolve()
@@ -284,6 +344,8 @@ def load_manifest(book_dir: str | Path) -> Book:
                 if key in pg and not _LENGTH.match(get(pg, key)):
                     chk.error(pg[key][1], f"page.{key} must be a length like 148mm")
             width, height = get(pg, "width", width), get(pg, "height", height)
+
+    print_settings = _print_settings(chk, top["print"][1]) if "print" in top else PrintSettings()
 
     date = get(top, "date")
     if isinstance(date, dt.date):
@@ -382,4 +444,5 @@ def load_manifest(book_dir: str | Path) -> Book:
         raise chk.errors[0] if len(chk.errors) == 1 else BuildErrors(chk.errors)
     return Book(root=root, manifest=path, slug=slug, title=get(top, "title"), authors=tuple(authors),
                 date=date, links=tuple(links), page_width=width, page_height=height,
-                editions=tuple(editions), bibliography=bib_path, bibliography_line=bib_line, csl=csl_path)
+                editions=tuple(editions), bibliography=bib_path, bibliography_line=bib_line, csl=csl_path,
+                print=print_settings)

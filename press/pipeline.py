@@ -9,19 +9,18 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import epub as epub_stage
-from . import html as html_stage
-from .citations import Citeproc, check_citations, load_bibliography
+from .cache import State
 from .errors import BuildError
-from .manifest import Book, Edition, load_manifest
+from .languages import LANGUAGES
+from .manifest import Book, Edition, display_path, load_manifest
 from .output import place, scratch_dir
-from .qa import run_epubcheck
-from .sources import converter, load_chapters
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
 STYLES = PRESS_ROOT / "styles"
-FORMATS = ("pdf", "epub")
+FORMATS = ("pdf", "epub", "print")
+# What each format writes: the press ("print") format gives the press PDF and its cover.
+OUTPUTS = {"pdf": (".pdf",), "epub": (".epub",), "print": ("-print.pdf", "-cover.pdf")}
 
 
 @dataclass
@@ -40,6 +39,7 @@ class Report:
 
     artifacts: list[Artifact] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    up_to_date: list[Path] = field(default_factory=list)
 
     def warn(self, message: str, reporter: "Reporter") -> None:
         """Count a warning and show it as it happens."""
@@ -57,7 +57,12 @@ class Reporter:
 
 
 def artifact_name(book: Book, edition: Edition, fmt: str) -> str:
-    return f"{book.slug}-{edition.lang}.{fmt}"
+    """The file name of a format's (first) output, e.g. keep4o-ja.pdf, keep4o-ja-print.pdf."""
+    return artifact_names(book, edition, fmt)[0]
+
+
+def artifact_names(book: Book, edition: Edition, fmt: str) -> tuple[str, ...]:
+    return tuple(f"{book.slug}-{edition.lang}{suffix}" for suffix in OUTPUTS[fmt])
 
 
 def select_editions(book: Book, langs: list[str] | None) -> list[Edition]:
@@ -83,47 +88,81 @@ def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: R
 
 @dataclass(frozen=True)
 class Job:
-    """One artifact to render: an edition in one format (picklable, for a worker process)."""
+    """An edition in one format (picklable, for a worker process): files rendered into
+    `scratch`, to be placed into `out` under `names`."""
 
     book: Book
     edition: Edition
     format: str
     chapters: tuple
-    cite: Citeproc | None
+    cite: object | None     # citations.Citeproc
     scratch: Path
-    target: Path
+    out: Path
+    names: tuple[str, ...]
     check_epub: bool
 
+    def file(self, i: int = 0) -> Path:
+        return self.scratch / self.names[i]
 
-def render_artifact(job: Job) -> tuple[Artifact, list[str]]:
-    """Render one artifact into the scratch directory; return it and its warnings."""
+    def target(self, i: int = 0) -> Path:
+        return self.out / self.names[i]
+
+
+def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
+    """Render one job's files into the scratch directory; return them and the warnings."""
+    from . import epub as epub_stage
+    from . import html as html_stage
+    from .qa import run_epubcheck
+
     t0 = time.perf_counter()
     book, ed, chapters = job.book, job.edition, list(job.chapters)
     warnings: list[str] = []
-    pages = None
+    pages: list[int | None] = [None] * len(job.names)
     with html_stage.pandoc_warnings() as pandoc_said:
-        if job.format == "pdf":
-            from .pdf import write_pdf  # WeasyPrint loads in ~0.6 s: only when rendering
-
+        if job.format in ("pdf", "print"):
+            check_glyphs(book, ed, chapters)
             rendered = html_stage.render_chapters(ed, chapters, job.cite)
             doc = html_stage.render_book_html(book, ed, rendered)
             css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
-            pages, said = write_pdf(doc, book.root, css, job.scratch, allowed=[book.root, STYLES],
-                                    identifier=f"{book.slug}-{ed.lang}".encode())
+            if job.format == "pdf":
+                from .pdf import write_pdf  # WeasyPrint loads in ~0.6 s: only when rendering
+
+                pages[0], said = write_pdf(doc, book.root, css, job.file(), allowed=[book.root, STYLES],
+                                           identifier=f"{book.slug}-{ed.lang}".encode())
+            else:
+                from .printing import write_cover, write_press_pdf
+
+                pages[0], said = write_press_pdf(book, ed, doc, css, job.file())
+                said += write_cover(book, ed, pages[0], job.file(1))
+                pages[1] = 1
             fail_on_missing_glyphs(said, chapters)
-            warnings += [f"[{ed.lang} pdf] {w}" for w in said]
+            warnings += [w if w.startswith(f"[{ed.lang} ") else f"[{ed.lang} {job.format}] {w}" for w in said]
         else:
-            epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.scratch, job.cite)
+            epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.file(), job.cite)
             if job.check_epub:
-                findings = run_epubcheck(job.scratch)
+                findings = run_epubcheck(job.file())
                 if findings:
                     raise BuildError(
                         f"epubcheck rejected the {ed.lang} EPUB ({len(findings)} problems); "
                         "the previous file is left in place:\n  "
-                        + "\n  ".join(str(f) for f in findings[:20]), job.target)
+                        + "\n  ".join(str(f) for f in findings[:20]), job.target())
         warnings += [f"[{ed.lang} {job.format}] pandoc: {w}" for w in pandoc_said]
-    art = Artifact(ed.lang, job.format, job.target, job.scratch.stat().st_size, time.perf_counter() - t0, pages)
-    return art, warnings
+    seconds = time.perf_counter() - t0
+    kinds = {"print": ("print", "cover")}.get(job.format, (job.format,))
+    arts = [Artifact(ed.lang, kind, job.target(i), job.file(i).stat().st_size, seconds, pages[i])
+            for i, kind in enumerate(kinds)]
+    return arts, warnings
+
+
+def check_glyphs(book: Book, edition: Edition, chapters) -> None:
+    """Before rendering: every character of the edition is in a font it can use (else tofu)."""
+    from .fonts import body_stack, check_coverage
+
+    sources = [(ch.display, "\n" * (ch.body_line - 1) + ch.markdown) for ch in chapters]
+    sources.append((display_path(book.manifest), "\n".join(
+        [edition.title, edition.subtitle or "", book.title, *book.authors])))
+    faces = body_stack(edition.serif) + body_stack(LANGUAGES["ko"].serif)[:1]
+    check_coverage(sources, faces, allow_fallback=True)
 
 
 _NOTDEF = re.compile(r'\.notdef glyph rendered for Unicode string unsupported by fonts: "(.)" \(U\+([0-9A-F]+)\)')
@@ -159,7 +198,7 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
             yield job, render_artifact(job)
         return
     # The heaviest first (PDFs of the longest editions), so no core idles at the end.
-    order = sorted(job_list, key=lambda j: (j.format != "pdf", -sum(len(c.markdown) for c in j.chapters)))
+    order = sorted(job_list, key=lambda j: (j.format == "epub", -sum(len(c.markdown) for c in j.chapters)))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = {}
         for job in order:
@@ -179,13 +218,40 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
 
 def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = FORMATS,
           langs: list[str] | None = None, reporter: Reporter | None = None,
-          check_epub: bool = True, draft: bool = False, jobs: int | None = None) -> Report:
-    """Build the chosen editions and formats into out_dir; return what was written."""
+          check_epub: bool = True, draft: bool = False, jobs: int | None = None,
+          force: bool = False) -> Report:
+    """Build the chosen editions and formats into out_dir; return what was written.
+
+    Artifacts whose content key is unchanged since they were written are left alone (see cache.py);
+    force=True renders them anyway.
+    """
     reporter = reporter or Reporter()
     report = Report()
     book = load_manifest(book_dir)
     editions = select_editions(book, langs)
-    os.environ.setdefault("SOURCE_DATE_EPOCH", epub_stage.source_date_epoch(book))
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise BuildError(f"unknown format {fmt!r}", hint=", ".join(FORMATS))
+    os.environ.setdefault("SOURCE_DATE_EPOCH", source_date_epoch(book))
+    out = Path(out_dir)
+    state = State(out)
+    options = f"draft={draft}"
+    todo: list[tuple[Edition, str, str]] = []      # (edition, format, key)
+    for ed in editions:
+        for fmt in formats:
+            targets = [out / name for name in artifact_names(book, ed, fmt)]
+            key = state.key(book, ed, fmt, options, out)
+            if not force and all(state.up_to_date(t.name, key, t, fmt == "epub" and check_epub) for t in targets):
+                report.up_to_date += targets
+            else:
+                todo.append((ed, fmt, key))
+    if not todo:
+        state.save()
+        return report
+    from .citations import Citeproc, check_citations, load_bibliography
+    from .sources import converter, load_chapters
+
+    editions = [ed for ed in editions if any(t[0] is ed for t in todo)]
     preflight(book, editions, reporter, report)
     # Read every chapter and check every citation first: bad input fails before anything renders.
     chapters_of = {ed.lang: load_chapters(book, ed) for ed in editions}
@@ -196,28 +262,40 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
         for w in warnings:
             report.warn(w, reporter)
         cited_of[ed.lang] = cited
-    out = Path(out_dir)
-    finished: list[tuple[Path, Path]] = []
+    finished: list[tuple[Job, list[Artifact], str]] = []
     with scratch_dir(out) as tmp:
-        job_list = []
-        for ed in editions:
-            cite = None
-            if bib:
-                convert = converter(ed.opencc, ed.opencc_overrides) if ed.opencc else None
-                bib_file = bib.for_edition(ed.lang, tmp, "zh-Hans" if ed.opencc else None, convert)
-                cite = Citeproc(bib_file, book.csl, tuple(cited_of[ed.lang]))
-            for fmt in formats:
-                if fmt not in FORMATS:
-                    raise BuildError(f"unknown format {fmt!r}", hint="pdf or epub")
-                job_list.append(Job(book, ed, fmt, tuple(chapters_of[ed.lang]), cite, tmp / artifact_name(book, ed, fmt),
-                                    out / artifact_name(book, ed, fmt), check_epub))
-        for job, (art, warnings) in run_jobs(job_list, jobs, reporter):
+        job_list, keys = [], {}
+        cites: dict[str, Citeproc | None] = {}
+        for ed, fmt, key in todo:
+            if ed.lang not in cites:
+                cites[ed.lang] = None
+                if bib:
+                    convert = converter(ed.opencc, ed.opencc_overrides) if ed.opencc else None
+                    bib_file = bib.for_edition(ed.lang, tmp, "zh-Hans" if ed.opencc else None, convert)
+                    cites[ed.lang] = Citeproc(bib_file, book.csl, tuple(cited_of[ed.lang]))
+            job = Job(book, ed, fmt, tuple(chapters_of[ed.lang]), cites[ed.lang], tmp, out,
+                      artifact_names(book, ed, fmt), check_epub)
+            job_list.append(job)
+            keys[job.names] = key
+        for job, (arts, warnings) in run_jobs(job_list, jobs, reporter):
             for w in warnings:
                 report.warn(w, reporter)
-            finished.append((job.scratch, job.target))
-            report.artifacts.append(art)
-            reporter.done(art)
+            finished.append((job, arts, keys[job.names]))
+            for art in arts:
+                report.artifacts.append(art)
+                reporter.done(art)
         # All or nothing: the previous artifacts are replaced only once every one is good.
-        for tmp_file, target in finished:
-            place(tmp_file, target)
+        for job, arts, key in finished:
+            for i, art in enumerate(arts):
+                place(job.file(i), job.target(i))
+                state.record(job.names[i], key, job.target(i), art.pages, job.check_epub)
+    state.save()
     return report
+
+
+def source_date_epoch(book: Book) -> str:
+    """The manifest's date as SOURCE_DATE_EPOCH: every timestamp in the artifacts comes from it."""
+    import datetime as dt
+
+    day = dt.datetime.fromisoformat(book.date).replace(tzinfo=dt.timezone.utc)
+    return str(int(day.timestamp()))

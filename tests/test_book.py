@@ -228,3 +228,46 @@ def test_notes_and_bibliography_speak_the_edition_language(real_book, lang, word
         assert word in text, word
     for english in ("Tweet", "Post on X", "Blog post", "Ibid", "November", "n.d."):
         assert english not in text, english
+
+
+def _epub_fonts_and_text(path: Path):
+    """The EPUB's embedded fonts (by CSS family), its :lang() stacks, and its text by language."""
+    import xml.etree.ElementTree as ET
+
+    from fontTools.ttLib import TTFont
+
+    from press.epub import _collect_text
+
+    with zipfile.ZipFile(path) as z:
+        css = "".join(z.read(n).decode() for n in z.namelist() if n.endswith(".css"))
+        cmaps: dict[str, set[int]] = {}
+        for family, url in re.findall(r'@font-face \{ font-family: "([^"]+)";[^}]*src: url\("\.\./fonts/([^"]+)"\)', css):
+            import io
+
+            font = TTFont(io.BytesIO(z.read(f"EPUB/fonts/{url}")))
+            cmaps.setdefault(family, set()).update(font.getBestCmap())
+        texts: dict[str, list[str]] = {}
+        for name in z.namelist():
+            if name.endswith(".xhtml"):
+                _collect_text(ET.fromstring(z.read(name)), "und", texts)
+        sizes = sum(i.file_size for i in z.infolist() if i.filename.startswith("EPUB/fonts/"))
+    stacks = {lang: re.findall(r'"([^"]+)"', rule) for lang, rule in re.findall(r":lang\(([^)]+)\) \{ font-family: ([^;]+);", css)}
+    return cmaps, stacks, texts, sizes
+
+
+@pytest.mark.parametrize("lang", ALL_EDITIONS)
+def test_epub_embeds_subset_fonts_that_cover_its_text(real_book, lang):
+    """Reading systems do not have our fonts: every character is in an embedded face of its
+    language's stack, and the fonts stay small (subset)."""
+    from press.fonts import is_ignorable
+
+    cmaps, stacks, texts, size = _epub_fonts_and_text(real_book / f"keep4o-{lang}.epub")
+    assert cmaps, "no embedded fonts"
+    assert size <= 1_500_000, f"{size} bytes of fonts"
+    for tag, parts in texts.items():
+        stack_lang = tag if tag in stacks else lang
+        covered = set().union(*(cmaps.get(family, set()) for family in stacks[stack_lang]))
+        missing = {c for c in "".join(parts) if ord(c) not in covered and not is_ignorable(c)}
+        assert not missing, f"{tag}: {sorted(missing)[:10]} not in {stacks[stack_lang]}"
+    # subset: far fewer glyphs than the CJK collection has (~65,000)
+    assert max(len(c) for c in cmaps.values()) < 5000

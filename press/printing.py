@@ -1,0 +1,291 @@
+"""Stage 4c: the press (print-shop) PDF and the cover of each edition.
+
+The press PDF is the screen PDF's own pages: the same HTML, the same stylesheets, plus
+`styles/print.css` and `press_css()` (bleed, crop marks, from the manifest's `print:` section).
+Bleed lies outside the page box, so the layout and the page count do not change; that is
+checked. The page count is then padded with blank pages to a multiple of `print.signature`.
+
+Page boxes (WeasyPrint 70, `weasyprint/pdf/__init__.py`): MediaBox = trim + bleed on every
+side (its origin at -bleed), TrimBox = the CSS page (trim size), but BleedBox = trim + at most
+10 pt, too small for a bleed over 3.5 mm; `_fix_boxes` sets BleedBox = MediaBox. Crop marks are
+WeasyPrint's: in the outer half of the bleed, so the file stays trim + bleed as print-on-demand
+shops expect; trimming more than half the bleed astray would show them.
+
+The cover is one page, laid flat with its printed side up: back | spine | front for a book
+bound on the left (LTR), front | spine | back for a right-to-left book, which is bound on the
+right (it opens from the right edge).
+
+    spine  = leaves × paper_thickness, leaves = ceil(pages / 2)   (pages: the padded count)
+    width  = 2 × trim width + spine + 2 × bleed
+    height = trim height + 2 × bleed
+
+The default leaf thickness, 0.1 mm, is 80 g/m² uncoated offset paper: caliper = grammage × bulk,
+80 g/m² × 1.25 cm³/g ≈ 100 µm (uncoated woodfree is 1.2–1.3 cm³/g; print-on-demand calculators
+give 0.11–0.13 mm per leaf for their white and cream papers). The cover board is not counted:
+take the printer's figure for `print.paper_thickness` when it differs.
+
+Spine text faces the front cover, so it reads from the head down with the book lying face up:
+rotated 90° clockwise on a left-bound book, counter-clockwise on a right-bound (RTL) one, where
+the Arabic line then also starts at the head. Japanese and Chinese spines are set vertically:
+characters upright one under the other (with the fonts' vertical forms), runs of Latin letters
+and digits turned 90° clockwise, as in vertical Japanese and Chinese text. A spine under 6 mm
+stays empty (with a warning): text there would wrap around the fold.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import unicodedata
+from contextlib import contextmanager
+from dataclasses import dataclass
+from html import escape as html_escape
+from pathlib import Path
+
+import jinja2
+
+from .errors import BuildError
+from .html import font_css
+from .manifest import Book, Edition, PrintSettings, length_mm
+
+PACKAGE = Path(__file__).resolve().parent
+STYLES = PACKAGE.parent / "styles"
+PRINT_CSS = STYLES / "print.css"
+COVER_CSS = STYLES / "cover.css"
+MIN_SPINE_TEXT_MM = 6.0
+PX_PER_MM = 96 / 25.4          # CSS pixels, the unit of WeasyPrint's layout boxes
+UPRIGHT_SPINE = ("ja", "zh-Hans", "zh-Hant")   # vertical CJK: characters stay upright
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
+                          autoescape=jinja2.select_autoescape(["html", "j2"]),
+                          undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+# --- sizes --------------------------------------------------------------------------------
+
+def trim_mm(book: Book) -> tuple[float, float]:
+    """The book's trim size (page width, height) in millimetres."""
+    return length_mm(book.page_width), length_mm(book.page_height)
+
+
+def spine_width(pages: int, settings: PrintSettings) -> float:
+    """Spine width in mm: one paper thickness per leaf (two pages)."""
+    return math.ceil(pages / 2) * settings.paper_thickness_mm
+
+
+def cover_size(book: Book, pages: int) -> tuple[float, float]:
+    """The cover sheet (width, height) in mm, bleed included."""
+    width, height = trim_mm(book)
+    bleed = book.print.bleed_mm
+    return 2 * width + spine_width(pages, book.print) + 2 * bleed, height + 2 * bleed
+
+
+def pad_count(pages: int, signature: int) -> int:
+    """Blank pages to add so that the page count is a multiple of the signature."""
+    return -pages % signature
+
+
+def press_css(book: Book) -> str:
+    """The manifest's print settings as CSS, added after styles/print.css."""
+    marks = "crop" if book.print.marks == "crop" else "none"
+    return f"@page {{ bleed: {book.print.bleed_mm:.4f}mm; marks: {marks}; }}\n"
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+@contextmanager
+def _weasyprint_warnings():
+    """Collect WeasyPrint's warnings while rendering (as press.pdf.write_pdf does)."""
+    from .pdf import _Collect
+
+    handler = _Collect()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def _render(html: str, base_dir: Path, css: list, allowed: list[Path]):
+    """Lay out `html` with the press's confined fetcher; return (Document, refused URLs).
+
+    `css` holds paths and CSS strings, in cascade order.
+    """
+    from weasyprint import CSS, HTML
+
+    from . import tounicode
+    from .pdf import ConfinedFetcher, render_keeping_notes
+
+    tounicode.install()
+    fetcher = ConfinedFetcher(allowed)
+    document = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher)
+    sheets = [CSS(filename=str(c), url_fetcher=fetcher) if isinstance(c, Path) else
+              CSS(string=c, base_url=str(STYLES) + "/", url_fetcher=fetcher) for c in css]
+    return render_keeping_notes(document, sheets), fetcher.refused
+
+
+def _fix_boxes(bleed_mm: float):
+    """A finisher setting each page's BleedBox to trim + bleed (WeasyPrint caps it at 10 pt)."""
+    import pydyf
+
+    bleed_pt = bleed_mm / 25.4 * 72
+
+    def finish(document, pdf) -> None:
+        for obj in pdf.objects:
+            if isinstance(obj, pydyf.Dictionary) and obj.get("Type") == "/Page" and "TrimBox" in obj:
+                left, bottom, right, top = obj["TrimBox"]
+                obj["BleedBox"] = pydyf.Array([left - bleed_pt, bottom - bleed_pt, right + bleed_pt, top + bleed_pt])
+    return finish
+
+
+def _write(document, target: Path, identifier: bytes, bleed_mm: float) -> None:
+    try:
+        document.write_pdf(str(target), pdf_identifier=identifier, pdf_tags=False, finisher=_fix_boxes(bleed_mm))
+    except OSError as exc:
+        raise BuildError(f"could not write the PDF: {exc.strerror or exc}", target,
+                         hint="check that the output directory is writable and the disk has room") from None
+
+
+def _blank_pages(count: int, book: Book, css: list, allowed: list[Path]):
+    """`count` empty pages of the trim size, with the same bleed and marks, no running heads."""
+    body = "".join('<div style="break-before: page"></div>' if i else "<div></div>" for i in range(count))
+    page = f"@page {{ size: {book.page_width} {book.page_height}; margin: 0; }}"
+    doc, _ = _render(f"<!DOCTYPE html><html><head><style>{page}</style></head><body>{body}</body></html>",
+                     STYLES, css, allowed)
+    if len(doc.pages) != count:      # a WeasyPrint change in how empty blocks break
+        raise RuntimeError(f"asked for {count} blank pages, WeasyPrint made {len(doc.pages)}")
+    return doc.pages
+
+
+def write_press_pdf(book: Book, edition: Edition, doc_html: str, stylesheets: list[Path], out: Path,
+                    screen_pages: int | None = None) -> tuple[int, list[str]]:
+    """Write the press PDF of an edition; return (page count after padding, warnings).
+
+    `doc_html` and `stylesheets` are exactly those of the screen PDF; `screen_pages` is its
+    page count, checked against the press layout before padding.
+    """
+    allowed = [book.root, STYLES]
+    press = [PRINT_CSS, press_css(book)]
+    with _weasyprint_warnings() as said:
+        doc, refused = _render(doc_html, book.root, list(stylesheets) + press, allowed)
+        laid_out = len(doc.pages)
+        if screen_pages is not None and laid_out != screen_pages:
+            raise BuildError(f"the press PDF has {laid_out} pages, the screen PDF {screen_pages}", out,
+                             hint="a bug in the press: styles/print.css must only add bleed and marks")
+        pad = pad_count(laid_out, book.print.signature)
+        pages = doc.pages + (_blank_pages(pad, book, press, allowed) if pad else [])
+        _write(doc.copy(pages), out, f"{book.slug}-{edition.lang}-press".encode(), book.print.bleed_mm)
+    warnings = list(said) + [f"refused {u}" for u in refused if not any(u in m for m in said)]
+    return len(pages), warnings
+
+
+# --- cover --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Run:
+    text: str
+    upright: bool       # a CJK character set upright, or a run of other text turned 90°
+
+
+def _upright(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def spine_runs(text: str) -> list[_Run]:
+    """Split spine text for vertical setting: each wide (CJK) character, and runs of the rest."""
+    runs: list[_Run] = []
+    turned = ""
+    for char in text:
+        if _upright(char):
+            if turned.strip():
+                runs.append(_Run(turned.strip(), False))
+            turned = ""
+            runs.append(_Run(char, True))
+        else:
+            turned += char
+    if turned.strip():
+        runs.append(_Run(turned.strip(), False))
+    return runs
+
+
+def _measure(texts: list[str], edition: Edition, font_pt: float) -> list[float]:
+    """Widths in mm of one-line texts, set in the spine's face (a WeasyPrint layout pass).
+
+    A turned run in a vertical spine needs a box as long as its text; CSS cannot say that
+    without `writing-mode`, which WeasyPrint 70 lacks. (`_page_box` is WeasyPrint's layout tree.)
+    """
+    spans = "".join(f'<div><span class="title measure" data-i="{i}">{html_escape(t)}</span></div>'
+                    for i, t in enumerate(texts))
+    html = (f'<!DOCTYPE html><html lang="{edition.lang}" dir="{edition.dir}"><head><style>'
+            f"@page {{ size: 2000mm 500mm; margin: 0 }} {font_css(edition)}"
+            f".measure {{ display: inline-block; white-space: nowrap; font-size: {font_pt}pt }}"
+            f"</style></head><body>{spans}</body></html>")
+    doc, _ = _render(html, STYLES, [COVER_CSS], [STYLES])
+    widths = [0.0] * len(texts)
+    for page in doc.pages:
+        for box in page._page_box.descendants():
+            element = getattr(box, "element", None)
+            if element is not None and element.get("data-i") is not None and box.element_tag == "span":
+                widths[int(element.get("data-i"))] = max(widths[int(element.get("data-i"))], box.width / PX_PER_MM)
+    return widths
+
+
+def _spine_layout(edition: Edition, spine_mm: float, height_mm: float) -> dict:
+    """What the spine holds (title and edition name) and at which size, fitted to its length."""
+    title, name = edition.title, edition.language.strings["edition"]
+    length = height_mm - 2 * 12.0                  # clear of the head and foot by 12 mm
+    font_pt = min(11.0, spine_mm * 0.5 / 25.4 * 72)
+    gap = 8.0                                      # mm between title and edition name
+    if edition.lang in UPRIGHT_SPINE:
+        groups = [spine_runs(title), spine_runs(name)]
+        turned = [r.text for g in groups for r in g if not r.upright]
+        widths = dict(zip(turned, _measure(turned, edition, font_pt))) if turned else {}
+        em = font_pt / 72 * 25.4
+        step = 1.1 * em                            # advance of an upright character
+        pad = 0.2 * em                             # around a turned run
+        needed = sum(step if r.upright else widths[r.text] + 2 * pad for g in groups for r in g) + gap
+        scale = min(1.0, length / needed)
+        font_pt *= scale
+        em, step, pad = em * scale, step * scale, pad * scale
+        cells = [[{"text": r.text, "upright": r.upright,
+                   "length": step if r.upright else widths[r.text] * scale + 2 * pad,
+                   "width": widths.get(r.text, 0) * scale + 0.5} for r in g] for g in groups]
+        return {"vertical": True, "font_pt": font_pt, "line_mm": 1.1 * em, "title": cells[0], "name": cells[1]}
+    w_title, w_name = _measure([title, name], edition, font_pt)
+    scale = min(1.0, length / (w_title + w_name + gap))
+    return {"vertical": False, "font_pt": font_pt * scale, "length_mm": length, "title": title, "name": name,
+            "rotate": -90 if edition.dir == "rtl" else 90}
+
+
+def write_cover(book: Book, edition: Edition, pages: int, out: Path) -> list[str]:
+    """Write the edition's cover (back, spine, front on one page) for a book of `pages` pages.
+
+    Return warnings: a spine too narrow for text, and WeasyPrint's own.
+    """
+    width, height = trim_mm(book)
+    spine = spine_width(pages, book.print)
+    warnings = []
+    layout = None
+    if spine >= MIN_SPINE_TEXT_MM:
+        layout = _spine_layout(edition, spine, height)
+    else:
+        warnings.append(f"[{edition.lang} cover] the spine is {spine:.1f} mm wide ({pages} pages × "
+                        f"{book.print.paper_thickness_mm:g} mm per leaf): under {MIN_SPINE_TEXT_MM:g} mm, "
+                        "so it carries no text")
+    rtl = edition.dir == "rtl"
+    bleed = book.print.bleed_mm
+    panels = {"back": 0.0, "spine": width, "front": width + spine}
+    if rtl:                                    # bound on the right: the front is on the left
+        panels = {"front": 0.0, "spine": width, "back": width + spine}
+    css = (f"@page {{ size: {2 * width + spine:.4f}mm {height:.4f}mm; bleed: {bleed:.4f}mm; "
+           f"marks: {'crop' if book.print.marks == 'crop' else 'none'}; }}\n{font_css(edition)}")
+    html = _env.get_template("cover.html.j2").render(
+        book=book, edition=edition, strings=edition.language.strings, css=css, width=width, height=height,
+        spine=spine, bleed=bleed, panels=panels, layout=layout, marks=book.print.marks == "crop")
+    with _weasyprint_warnings() as said:
+        doc, refused = _render(html, STYLES, [COVER_CSS], [book.root, STYLES])
+        if len(doc.pages) != 1:
+            raise RuntimeError(f"the cover came out as {len(doc.pages)} pages")
+        _write(doc, out, f"{book.slug}-{edition.lang}-cover".encode(), bleed)
+    return warnings + [f"[{edition.lang} cover] {w}" for w in said] + [f"[{edition.lang} cover] refused {u}"
+                                                                         for u in refused]

@@ -1,0 +1,94 @@
+"""Stage 6: a release directory — the artifacts, SHA256SUMS and manifest.json describing them.
+
+The index is computed from the files present, so the per-edition outputs of several CI runners,
+gathered into one directory, are indexed once more by `build.py index`. Nothing in it depends on
+the clock: the same files give the same manifest.json and SHA256SUMS.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .errors import BuildError
+from .manifest import Book
+
+# name suffix → format, in the order the index lists them
+KINDS = {".pdf": "pdf", "-print.pdf": "print-pdf", "-cover.pdf": "cover-pdf", ".epub": "epub"}
+
+
+def source_commit(root: Path) -> str:
+    """The commit the press and book were built from; CI's GITHUB_SHA when there is no .git."""
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _pages(path: Path) -> int | None:
+    if path.suffix != ".pdf":
+        return None
+    from pypdf import PdfReader
+
+    return len(PdfReader(path).pages)
+
+
+def classify(book: Book, name: str) -> tuple[str, str] | None:
+    """(language, format) of a release file name like keep4o-zh-Hans-print.pdf; None if not one."""
+    langs = sorted((ed.lang for ed in book.editions), key=len, reverse=True)
+    for suffix, kind in sorted(KINDS.items(), key=lambda kv: -len(kv[0])):
+        for lang in langs:
+            if name == f"{book.slug}-{lang}{suffix}":
+                return lang, kind
+    return None
+
+
+def write_index(book: Book, out: Path, commit: str) -> list[dict]:
+    """Write SHA256SUMS and manifest.json over the release files present in `out`."""
+    order = {ed.lang: i for i, ed in enumerate(book.editions)}
+    kinds = list(KINDS.values())
+    entries = []
+    for path in sorted(out.iterdir()):
+        what = classify(book, path.name) if path.is_file() else None
+        if what is None:
+            continue
+        lang, kind = what
+        entries.append({"file": path.name, "language": lang, "format": kind, "pages": _pages(path),
+                        "bytes": path.stat().st_size, "sha256": _sha256(path)})
+    if not entries:
+        raise BuildError("no release files to index", out, hint="run `make release` first")
+    entries.sort(key=lambda e: (order[e["language"]], kinds.index(e["format"])))
+    manifest = {"book": book.slug, "title": book.title, "date": book.date, "source_commit": commit,
+                "files": entries}
+    _write(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    _write(out / "SHA256SUMS", "".join(f"{e['sha256']}  {e['file']}\n" for e in sorted(entries, key=lambda e: e["file"])))
+    return entries
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BuildError(f"could not write {path.name}: {exc.strerror or exc}", path) from None
+
