@@ -44,36 +44,67 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _render_noting_displaced(document: HTML, css: list[CSS]):
-    """Render; also return the paragraphs for which WeasyPrint moved a note off its call's page.
+class _PageNotes(list):
+    """The notes of the page being laid out, as WeasyPrint 70 keeps them, with one change.
 
     When the first line of a paragraph does not fit at the foot of a page, WeasyPrint makes
-    room by sending that page's last footnote to the next page, away from its call. We record
-    the paragraph whose line caused it (the `box` being laid out by the caller).
+    room by sending the page's last notes to the next page, away from their calls
+    (`_linebox_layout`: `while report and context.current_page_footnotes`). To that loop, on a
+    paragraph's first line, this list says it is empty: WeasyPrint then breaks before the
+    paragraph instead, which moves one line (widows and orphans are 1) and keeps every note on
+    the page of its call, in a single layout.
+    """
+
+    def __bool__(self) -> bool:
+        caller = sys._getframe(1)
+        if (caller.f_code.co_name == "_linebox_layout" and not caller.f_locals.get("new_children")
+                and caller.f_locals.get("reported_footnotes") == 0):
+            return False
+        return len(self) > 0
+
+
+def _page_notes_property():
+    def get(context):
+        return context.__dict__["current_page_footnotes"]
+
+    def set_(context, notes):
+        context.__dict__["current_page_footnotes"] = _PageNotes(notes)
+
+    return property(get, set_)
+
+
+def _render_noting_displaced(document: HTML, css: list[CSS]):
+    """Render; also return the paragraphs for which WeasyPrint still sent notes away to make
+    room for their first line (a safety net: _PageNotes should leave none).
+
+    A call whose own note does not fit is not one of them: `footnote-policy: line` moves that
+    line to the next page together with its note.
     """
     displaced = []
     original = LayoutContext.report_footnote
 
     def report_footnote(context, footnote):
         caller = sys._getframe(1)
-        if caller.f_code.co_name == "_linebox_layout":
+        if caller.f_code.co_name == "_linebox_layout" and "reported_footnotes" in caller.f_locals:
             box = caller.f_locals.get("box")
             if box is not None and box.element is not None:
                 displaced.append(box.element)
         return original(context, footnote)
 
     LayoutContext.report_footnote = report_footnote
+    LayoutContext.current_page_footnotes = _page_notes_property()
     try:
         return document.render(stylesheets=css), displaced
     finally:
         LayoutContext.report_footnote = original
+        del LayoutContext.current_page_footnotes
 
 
 def render_keeping_notes(document: HTML, css: list[CSS], max_passes: int = 6):
     """Render so that every footnote sits on the page of its call.
 
-    A paragraph that pushed a note away starts on the next page instead (its first line is
-    all that moves, as widows and orphans are 1), and the document is laid out again.
+    Most cases are settled in the first layout (_PageNotes). A paragraph that still pushed a
+    note away starts on the next page instead, and the document is laid out again.
     """
     doc, displaced = _render_noting_displaced(document, css)
     for _ in range(max_passes):
