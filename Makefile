@@ -6,7 +6,7 @@ BOOK   ?= book
 OUT    ?= dist
 ARGS   ?=
 
-.PHONY: setup pdf epub all status check update-references test clean import-seeds
+.PHONY: setup pdf epub all status check update-references test test-slow clean import-seeds bench print release release-index
 
 setup:
 	@bash tools/bootstrap.sh
@@ -19,6 +19,18 @@ epub: setup
 
 all: setup
 	$(PY) build.py all --book $(BOOK) --out $(OUT) $(ARGS)
+
+# Press PDF (trim + bleed, crop marks, padded to the signature) and cover, per edition.
+print: setup
+	$(PY) build.py print --book $(BOOK) --out $(OUT) $(ARGS)
+
+# Everything for a release into $(OUT): screen PDF, press PDF, cover, EPUB, SHA256SUMS, manifest.json.
+release: setup
+	$(PY) build.py release --book $(BOOK) --out $(OUT) $(ARGS)
+
+# After gathering release files from several runners into $(OUT): index them again.
+release-index: setup
+	$(PY) build.py index --book $(BOOK) --out $(OUT) $(ARGS)
 
 status: setup
 	$(PY) build.py status --book $(BOOK) $(ARGS)
@@ -35,6 +47,15 @@ update-references:
 
 test: setup
 	$(PY) -m pytest -q $(ARGS)
+
+# The slow tier: hostile cases too long for `make test` (a 5 MB chapter); CI runs it.
+test-slow: setup
+	$(PY) -m pytest -q -m slow -s $(ARGS)
+
+# The press against the naive pipeline (pandoc → WeasyPrint by hand), measured in the same run:
+# writes docs/bench.md and docs/bench.json. Try it with ARGS="--quick".
+bench: setup
+	$(PY) tools/bench.py $(ARGS)
 
 # Re-import the seeds from book/sources/ (regenerates the chapters and book/CHANGES.md).
 import-seeds: setup
