@@ -128,7 +128,8 @@ def write_pdf(html: str, base_dir: Path, stylesheets: list[Path], target: Path,
         document = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher)
         css = [CSS(filename=str(s), url_fetcher=fetcher) for s in stylesheets]
         doc = render_keeping_notes(document, css)
-        doc.write_pdf(str(target), pdf_identifier=identifier, pdf_tags=False)
+        # PDF/UA-1: tagged (structure tree, reading order), with the document language and title
+        doc.write_pdf(str(target), pdf_identifier=identifier, pdf_variant="pdf/ua-1")
     except OSError as exc:
         raise BuildError(f"could not write the PDF: {exc.strerror or exc}", target,
                          hint="check that the output directory is writable and the disk has room") from None

@@ -105,6 +105,24 @@ def pdf_metadata(reader, lang: str, title: str) -> list[str]:
         problems.append(f"document title is not {title!r}")
     if not reader.outline:
         problems.append("no outline (bookmarks)")
+    return problems + pdf_tagging(reader)
+
+
+def pdf_tagging(reader) -> list[str]:
+    """What PDF/UA-1 asks of the file that can be read back here: a structure tree, the Marked
+    flag, the title shown instead of the file name, and the PDF/UA identifier in the XMP.
+    (veraPDF, the real checker, does not install on this machine.)"""
+    root = reader.trailer["/Root"]
+    problems = []
+    if "/StructTreeRoot" not in root:
+        problems.append("not tagged (no structure tree)")
+    if not (root.get("/MarkInfo") or {}).get("/Marked"):
+        problems.append("MarkInfo /Marked is not true")
+    if not (root.get("/ViewerPreferences") or {}).get("/DisplayDocTitle"):
+        problems.append("DisplayDocTitle is not set")
+    xmp = root.get("/Metadata")
+    if xmp is None or b"pdfuaid:part" not in xmp.get_object().get_data():
+        problems.append("no PDF/UA identification in the XMP metadata")
     return problems
 
 

@@ -271,3 +271,12 @@ def test_epub_embeds_subset_fonts_that_cover_its_text(real_book, lang):
         assert not missing, f"{tag}: {sorted(missing)[:10]} not in {stacks[stack_lang]}"
     # subset: far fewer glyphs than the CJK collection has (~65,000)
     assert max(len(c) for c in cmaps.values()) < 5000
+
+
+@pytest.mark.parametrize("lang", ["ja", "ar"])
+def test_screen_pdf_is_tagged_pdf_ua(real_book, lang):
+    from press.qa import pdf_tagging
+
+    reader = pypdf.PdfReader(real_book / f"keep4o-{lang}.pdf")
+    assert pdf_tagging(reader) == []
+    assert str(reader.trailer["/Root"]["/Lang"]) == lang

@@ -461,7 +461,7 @@ def format_markdown(s: dict) -> str:
               "EPUB, validation or atomic output.",
               "- **press**: `python build.py all --book <copy> --out <fresh dir> --no-epubcheck` (worker "
               "processes, one per core) into a fresh output directory, so its content-hash state "
-              "(`<out>/.press-state.json`) starts empty; the epubcheck row is the same "
+              "(`<out>/.build-state.json`) starts empty; the epubcheck row is the same "
               "clean build with epubcheck. Rebuilds run the same command into the same output directory "
               "after appending one sentence to the file named. \"Artifacts rendered\" are the per-artifact "
               "lines the press printed on stderr, \"files replaced\" the artifacts whose inode or mtime changed.",
