@@ -110,7 +110,7 @@ def check(args, reporter) -> int:
     from .pipeline import build
 
     # Renders only what is out of date; epubcheck runs in the checks below, not twice.
-    build(args.book, args.out, langs=args.lang, reporter=reporter, jobs=args.jobs, check_epub=False,
+    build(args.book, args.out, formats=("pdf", "epub"), langs=args.lang, reporter=reporter, jobs=args.jobs, check_epub=False,
           force=args.force)
     table = run_checks(args.book, args.out, args.lang, update_references=args.update_references)
     print(table.format())

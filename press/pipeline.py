@@ -216,7 +216,7 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
             raise
 
 
-def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = FORMATS,
+def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = ("pdf", "epub"),
           langs: list[str] | None = None, reporter: Reporter | None = None,
           check_epub: bool = True, draft: bool = False, jobs: int | None = None,
           force: bool = False) -> Report:
