@@ -218,6 +218,11 @@ def _subset(face: Face, chars: str, out: Path) -> None:
     for char in chars:
         request.unicode_set.add(ord(char))
     request.flags = hb.SubsetFlags.NO_HINTING | hb.SubsetFlags.NOTDEF_OUTLINE
+    # The fonts are SIL OFL: each copy carries its copyright (name 0, kept by default) and the
+    # licence, so keep the licence description and URL (13, 14) that HarfBuzz would drop.
+    names = request.sets(hb.SubsetInputSets.NAME_ID)
+    names.add(13)
+    names.add(14)
     result = hb.subset(source, request)
     if result is None:
         raise RuntimeError(f"HarfBuzz could not subset {face.path.name} (index {face.index})")

@@ -168,3 +168,12 @@ def test_subset_for_epub_follows_the_stack_and_enforces_the_budget(tmp_path: Pat
     assert '"Noto Sans Arabic"; font-style: normal; font-weight: bold; src: url("../fonts/NotoSansArabic-Bold.ttf")' in css
     with pytest.raises(BuildError, match="over the 1 kB budget"):
         fonts.subset_for_epub(needs, tmp_path / "small", budget=1000)
+
+
+def test_subset_keeps_the_ofl_licence(tmp_path: Path):
+    """The Noto fonts are SIL OFL: every copy must carry the copyright and the licence."""
+    face = fonts.find_face("Noto Serif CJK JP")
+    out = fonts.subset_face(face, "日本語", tmp_path / "s.otf")
+    names = {r.nameID: r.toUnicode() for r in TTFont(out)["name"].names if r.platformID == 3}
+    assert "Adobe" in names[0]
+    assert "SIL Open Font License" in names[13] and "OFL" in names[14]
