@@ -44,6 +44,14 @@ def _walk(root: Path):
             yield Path(entry.path)
 
 
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 class Hasher:
     """sha256 of files, remembered by stat signature across builds."""
 
@@ -58,14 +66,7 @@ class Hasher:
         st = path.stat()
         sig = [st.st_size, st.st_mtime_ns, st.st_ino]
         old = self.known.get(key)
-        if old and old[:3] == sig:
-            digest = old[3]
-        else:
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            digest = h.hexdigest()
+        digest = old[3] if old and old[:3] == sig else sha256_file(path)
         self.seen[key] = sig + [digest]
         return digest
 

@@ -134,29 +134,31 @@ def index(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("status", "check", "index"):
-        try:
-            if args.command == "status":
-                return status(args)
-            if args.command == "index":
-                return index(args)
+    try:
+        if args.command == "status":
+            return status(args)
+        if args.command == "index":
+            return index(args)
+        if args.command == "check":
             return check(args, ConsoleReporter(args.quiet, args.verbose))
-        except BuildError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    formats = {"all": ("pdf", "epub"), "release": ("pdf", "epub", "print")}.get(args.command, (args.command,))
-    reporter = ConsoleReporter(args.quiet, args.verbose)
+        return build_command(args)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_command(args) -> int:
+    """pdf, epub, print, all, release: build, then say what was written (release: and index it)."""
     import time
 
     from .pipeline import build  # imported here so --help stays instant
 
+    formats = {"all": ("pdf", "epub"), "release": ("pdf", "epub", "print")}.get(args.command, (args.command,))
     t0 = time.perf_counter()
     try:
-        report = build(args.book, args.out, formats=formats, langs=args.lang, reporter=reporter,
-                       check_epub=not args.no_epubcheck, draft=args.draft, jobs=args.jobs, force=args.force)
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        report = build(args.book, args.out, formats=formats, langs=args.lang,
+                       reporter=ConsoleReporter(args.quiet, args.verbose), check_epub=not args.no_epubcheck,
+                       draft=args.draft, jobs=args.jobs, force=args.force)
     except KeyboardInterrupt:
         print("interrupted: no partial files were left in the output directory", file=sys.stderr)
         return 130
@@ -174,14 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"nothing to do: {len(report.up_to_date)} files in {Path(args.out)}/ are up to date "
                   f"({took:.2f} s; --force renders them again)")
     if args.command == "release":
-        try:
-            if not args.quiet:
-                print("translation status of this release:")
-                status(args)
-            return index(args)
-        except BuildError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        if not args.quiet:
+            print("translation status of this release:")
+            status(args)
+        return index(args)
     return 0
 
 

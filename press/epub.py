@@ -186,7 +186,7 @@ def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Cha
     for tag, parts in texts.items():
         lang = _stack_language(tag, edition)
         by_lang[lang] = by_lang.get(lang, "") + "".join(parts)
-    for lang, text in sorted(by_lang.items()):
+    for lang in sorted(by_lang):
         serif = edition.serif if lang == edition.lang else LANGUAGES[lang].serif
         stacks[lang] = body_stack(serif)
     for lang, text in sorted(by_lang.items()):
@@ -194,7 +194,7 @@ def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Cha
             face = next((f for faces in stacks.values() for f in faces if ord(char) in cmap_of(f)), None)
             face = face or fallback_face(char)
             if face is None:
-                sources = [(ch.display, "\n" * (ch.body_line - 1) + ch.markdown) for ch in chapters]
+                sources = [(ch.display, ch.numbered_text) for ch in chapters]
                 check_coverage(sources + [("(text the press adds)", char)], stacks[lang], allow_fallback=False)
             if face not in stacks[lang]:
                 stacks[lang].append(face)

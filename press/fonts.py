@@ -108,19 +108,22 @@ def uncovered(text: str, faces: Iterable[Face]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def any_installed_covers(char: str) -> bool:
-    """Whether some installed font has `char`: WeasyPrint falls back to it through fontconfig."""
+def _families_having(char: str) -> tuple[str, ...]:
+    """The installed families (first names) fontconfig says have `char`, sorted."""
     proc = subprocess.run(["fc-list", f":charset={ord(char):x}", "family"],
                           capture_output=True, text=True, check=False)
-    return bool(proc.stdout.strip())
+    return tuple(sorted({line.split(",")[0].strip() for line in proc.stdout.splitlines() if line.strip()}))
+
+
+def any_installed_covers(char: str) -> bool:
+    """Whether some installed font has `char`: WeasyPrint falls back to it through fontconfig."""
+    return bool(_families_having(char))
 
 
 @functools.lru_cache(maxsize=None)
 def fallback_face(char: str) -> Face | None:
     """The installed face fontconfig would fall back to for `char` (Noto serif faces first)."""
-    proc = subprocess.run(["fc-list", f":charset={ord(char):x}", "family"],
-                          capture_output=True, text=True, check=False)
-    families = sorted({line.split(",")[0].strip() for line in proc.stdout.splitlines() if line.strip()})
+    families = list(_families_having(char))
     families.sort(key=lambda f: (not f.startswith("Noto Serif"), not f.startswith("Noto"), f))
     for family in families:
         try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -116,25 +117,50 @@ def render_keeping_notes(document: HTML, css: list[CSS], max_passes: int = 6):
     return doc
 
 
-def write_pdf(html: str, base_dir: Path, stylesheets: list[Path], target: Path,
-              allowed: list[Path], identifier: bytes) -> tuple[int, list[str]]:
-    """Render `html` to `target`; return (page count, WeasyPrint warnings)."""
-    tounicode.install()
-    fetcher = ConfinedFetcher(allowed)
+@contextmanager
+def weasyprint_warnings():
+    """Collect WeasyPrint's warnings (its logger) while rendering, instead of printing them."""
     handler = _Collect()
     logger = logging.getLogger("weasyprint")
     logger.addHandler(handler)
     try:
-        document = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher)
-        css = [CSS(filename=str(s), url_fetcher=fetcher) for s in stylesheets]
-        doc = render_keeping_notes(document, css)
-        # PDF/UA-1: tagged (structure tree, reading order), with the document language and title
-        doc.write_pdf(str(target), pdf_identifier=identifier, pdf_variant="pdf/ua-1")
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def render(html: str, base_dir: Path, stylesheets: list, allowed: list[Path]):
+    """Lay out `html` reading only under `allowed`; return (Document, refused URLs).
+
+    `stylesheets` holds paths and CSS strings, in cascade order.
+    """
+    tounicode.install()
+    fetcher = ConfinedFetcher(allowed)
+    document = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher)
+    css = [CSS(filename=str(c), url_fetcher=fetcher) if isinstance(c, Path) else
+           CSS(string=c, base_url=str(base_dir) + "/", url_fetcher=fetcher) for c in stylesheets]
+    return render_keeping_notes(document, css), fetcher.refused
+
+
+def write(document, target: Path, identifier: bytes, **options) -> None:
+    """Write a laid-out document; a full disk or unwritable directory is the user's to fix."""
+    try:
+        document.write_pdf(str(target), pdf_identifier=identifier, **options)
     except OSError as exc:
         raise BuildError(f"could not write the PDF: {exc.strerror or exc}", target,
                          hint="check that the output directory is writable and the disk has room") from None
-    finally:
-        logger.removeHandler(handler)
-    warnings = handler.messages + [f"refused {u}" for u in fetcher.refused if
-                                   not any(u in m for m in handler.messages)]
-    return len(doc.pages), warnings
+
+
+def with_refused(said: list[str], refused: list[str]) -> list[str]:
+    """WeasyPrint's warnings, plus the URLs the fetcher refused that they do not already name."""
+    return list(said) + [f"refused {u}" for u in refused if not any(u in m for m in said)]
+
+
+def write_pdf(html: str, base_dir: Path, stylesheets: list[Path], target: Path,
+              allowed: list[Path], identifier: bytes) -> tuple[int, list[str]]:
+    """Render `html` to `target`; return (page count, WeasyPrint warnings)."""
+    with weasyprint_warnings() as said:
+        doc, refused = render(html, base_dir, stylesheets, allowed)
+        # PDF/UA-1: tagged (structure tree, reading order), with the document language and title
+        write(doc, target, identifier, pdf_variant="pdf/ua-1")
+    return len(doc.pages), with_refused(said, refused)

@@ -20,7 +20,9 @@ PRESS_ROOT = Path(__file__).resolve().parent.parent
 STYLES = PRESS_ROOT / "styles"
 FORMATS = ("pdf", "epub", "print")
 # What each format writes: the press ("print") format gives the press PDF and its cover.
-OUTPUTS = {"pdf": (".pdf",), "epub": (".epub",), "print": ("-print.pdf", "-cover.pdf")}
+# Each output: (file-name suffix, artifact kind).
+OUTPUTS = {"pdf": ((".pdf", "pdf"),), "epub": ((".epub", "epub"),),
+           "print": (("-print.pdf", "print"), ("-cover.pdf", "cover"))}
 
 
 @dataclass
@@ -62,7 +64,7 @@ def artifact_name(book: Book, edition: Edition, fmt: str) -> str:
 
 
 def artifact_names(book: Book, edition: Edition, fmt: str) -> tuple[str, ...]:
-    return tuple(f"{book.slug}-{edition.lang}{suffix}" for suffix in OUTPUTS[fmt])
+    return tuple(f"{book.slug}-{edition.lang}{suffix}" for suffix, _ in OUTPUTS[fmt])
 
 
 def select_editions(book: Book, langs: list[str] | None) -> list[Edition]:
@@ -135,7 +137,7 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
                 pages[0], said = write_press_pdf(book, ed, doc, css, job.file())
                 said += write_cover(book, ed, pages[0], job.file(1))
                 pages[1] = 1
-            fail_on_missing_glyphs(said, chapters)
+            fail_on_missing_glyphs(said, book, ed, chapters)
             warnings += [w if w.startswith(f"[{ed.lang} ") else f"[{ed.lang} {job.format}] {w}" for w in said]
         else:
             epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.file(), job.cite)
@@ -148,9 +150,8 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
                         + "\n  ".join(str(f) for f in findings[:20]), job.target())
         warnings += [f"[{ed.lang} {job.format}] pandoc: {w}" for w in pandoc_said]
     seconds = time.perf_counter() - t0
-    kinds = {"print": ("print", "cover")}.get(job.format, (job.format,))
     arts = [Artifact(ed.lang, kind, job.target(i), job.file(i).stat().st_size, seconds, pages[i])
-            for i, kind in enumerate(kinds)]
+            for i, (_, kind) in enumerate(OUTPUTS[job.format])]
     return arts, warnings
 
 
@@ -158,29 +159,39 @@ def check_glyphs(book: Book, edition: Edition, chapters) -> None:
     """Before rendering: every character of the edition is in a font it can use (else tofu)."""
     from .fonts import body_stack, check_coverage
 
-    sources = [(ch.display, "\n" * (ch.body_line - 1) + ch.markdown) for ch in chapters]
-    sources.append((display_path(book.manifest), "\n".join(
+    faces = body_stack(edition.serif)
+    for lang in dict.fromkeys(ch.lang for ch in chapters if ch.lang != edition.lang):
+        faces += [f for f in body_stack(LANGUAGES[lang].serif) if f not in faces]
+    check_coverage(glyph_sources(book, edition, chapters), faces, allow_fallback=True)
+
+
+def glyph_sources(book: Book, edition: Edition, chapters) -> list[tuple[str, str]]:
+    """(file shown, text) of everything an edition prints, lines numbered as in the files."""
+    sources = [(ch.display, ch.numbered_text) for ch in chapters]
+    sources.append((str(display_path(book.manifest)), "\n".join(
         [edition.title, edition.subtitle or "", book.title, *book.authors])))
-    faces = body_stack(edition.serif) + body_stack(LANGUAGES["ko"].serif)[:1]
-    check_coverage(sources, faces, allow_fallback=True)
+    return sources
 
 
 _NOTDEF = re.compile(r'\.notdef glyph rendered for Unicode string unsupported by fonts: "(.)" \(U\+([0-9A-F]+)\)')
 
 
-def fail_on_missing_glyphs(weasyprint_warnings: list[str], chapters) -> None:
-    """A character that no font has would print as a blank box (tofu): stop, and say where it is."""
+def fail_on_missing_glyphs(weasyprint_warnings: list[str], book: Book, edition: Edition, chapters) -> None:
+    """A character that no font has would print as a blank box (tofu): stop, and say where it is.
+
+    check_glyphs catches these before rendering; this catches what WeasyPrint still reports.
+    """
+    from .fonts import locate
+
     for warning in weasyprint_warnings:
         m = _NOTDEF.search(warning)
         if not m:
             continue
         char, code = m.group(1), m.group(2)
-        for ch in chapters:
-            lines = ch.ref.path.read_text(encoding="utf-8").split("\n")
-            line = next((n for n, s in enumerate(lines, 1) if char in s), None)
-            if line:
-                raise BuildError(f"character {char!r} (U+{code}) is in no font this edition can use", ch.display,
-                                 line, hint="remove or replace it, or add a font that has it to the edition")
+        display, line = locate(char, glyph_sources(book, edition, chapters))
+        if display:
+            raise BuildError(f"character {char!r} (U+{code}) is in no font this edition can use", display,
+                             line, hint="remove or replace it, or add a font that has it to the edition")
         raise BuildError(f"character {char!r} (U+{code}) is in no font this edition can use",
                          hint="it is not in a chapter: check the manifest's titles and links")
 

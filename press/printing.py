@@ -33,10 +33,8 @@ stays empty (with a warning): text there would wrap around the fold.
 """
 from __future__ import annotations
 
-import logging
 import math
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path
@@ -46,6 +44,7 @@ import jinja2
 from .errors import BuildError
 from .html import font_css
 from .manifest import Book, Edition, PrintSettings, length_mm
+from .pdf import render, weasyprint_warnings, with_refused, write
 
 PACKAGE = Path(__file__).resolve().parent
 STYLES = PACKAGE.parent / "styles"
@@ -92,38 +91,6 @@ def press_css(book: Book) -> str:
 
 # --- rendering ----------------------------------------------------------------------------
 
-@contextmanager
-def _weasyprint_warnings():
-    """Collect WeasyPrint's warnings while rendering (as press.pdf.write_pdf does)."""
-    from .pdf import _Collect
-
-    handler = _Collect()
-    logger = logging.getLogger("weasyprint")
-    logger.addHandler(handler)
-    try:
-        yield handler.messages
-    finally:
-        logger.removeHandler(handler)
-
-
-def _render(html: str, base_dir: Path, css: list, allowed: list[Path]):
-    """Lay out `html` with the press's confined fetcher; return (Document, refused URLs).
-
-    `css` holds paths and CSS strings, in cascade order.
-    """
-    from weasyprint import CSS, HTML
-
-    from . import tounicode
-    from .pdf import ConfinedFetcher, render_keeping_notes
-
-    tounicode.install()
-    fetcher = ConfinedFetcher(allowed)
-    document = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher)
-    sheets = [CSS(filename=str(c), url_fetcher=fetcher) if isinstance(c, Path) else
-              CSS(string=c, base_url=str(STYLES) + "/", url_fetcher=fetcher) for c in css]
-    return render_keeping_notes(document, sheets), fetcher.refused
-
-
 def _fix_boxes(bleed_mm: float):
     """A finisher setting each page's BleedBox to trim + bleed (WeasyPrint caps it at 10 pt)."""
     import pydyf
@@ -139,18 +106,14 @@ def _fix_boxes(bleed_mm: float):
 
 
 def _write(document, target: Path, identifier: bytes, bleed_mm: float) -> None:
-    try:
-        document.write_pdf(str(target), pdf_identifier=identifier, pdf_tags=False, finisher=_fix_boxes(bleed_mm))
-    except OSError as exc:
-        raise BuildError(f"could not write the PDF: {exc.strerror or exc}", target,
-                         hint="check that the output directory is writable and the disk has room") from None
+    write(document, target, identifier, pdf_tags=False, finisher=_fix_boxes(bleed_mm))
 
 
 def _blank_pages(count: int, book: Book, css: list, allowed: list[Path]):
     """`count` empty pages of the trim size, with the same bleed and marks, no running heads."""
     body = "".join('<div style="break-before: page"></div>' if i else "<div></div>" for i in range(count))
     page = f"@page {{ size: {book.page_width} {book.page_height}; margin: 0; }}"
-    doc, _ = _render(f"<!DOCTYPE html><html><head><style>{page}</style></head><body>{body}</body></html>",
+    doc, _ = render(f"<!DOCTYPE html><html><head><style>{page}</style></head><body>{body}</body></html>",
                      STYLES, css, allowed)
     if len(doc.pages) != count:      # a WeasyPrint change in how empty blocks break
         raise RuntimeError(f"asked for {count} blank pages, WeasyPrint made {len(doc.pages)}")
@@ -166,8 +129,8 @@ def write_press_pdf(book: Book, edition: Edition, doc_html: str, stylesheets: li
     """
     allowed = [book.root, STYLES]
     press = [PRINT_CSS, press_css(book)]
-    with _weasyprint_warnings() as said:
-        doc, refused = _render(doc_html, book.root, list(stylesheets) + press, allowed)
+    with weasyprint_warnings() as said:
+        doc, refused = render(doc_html, book.root, list(stylesheets) + press, allowed)
         laid_out = len(doc.pages)
         if screen_pages is not None and laid_out != screen_pages:
             raise BuildError(f"the press PDF has {laid_out} pages, the screen PDF {screen_pages}", out,
@@ -175,8 +138,7 @@ def write_press_pdf(book: Book, edition: Edition, doc_html: str, stylesheets: li
         pad = pad_count(laid_out, book.print.signature)
         pages = doc.pages + (_blank_pages(pad, book, press, allowed) if pad else [])
         _write(doc.copy(pages), out, f"{book.slug}-{edition.lang}-press".encode(), book.print.bleed_mm)
-    warnings = list(said) + [f"refused {u}" for u in refused if not any(u in m for m in said)]
-    return len(pages), warnings
+    return len(pages), with_refused(said, refused)
 
 
 # --- cover --------------------------------------------------------------------------------
@@ -220,7 +182,7 @@ def _measure(texts: list[str], edition: Edition, font_pt: float) -> list[float]:
             f"@page {{ size: 2000mm 500mm; margin: 0 }} {font_css(edition)}"
             f".measure {{ display: inline-block; white-space: nowrap; font-size: {font_pt}pt }}"
             f"</style></head><body>{spans}</body></html>")
-    doc, _ = _render(html, STYLES, [COVER_CSS], [STYLES])
+    doc, _ = render(html, STYLES, [COVER_CSS], [STYLES])
     widths = [0.0] * len(texts)
     for page in doc.pages:
         for box in page._page_box.descendants():
@@ -282,8 +244,8 @@ def write_cover(book: Book, edition: Edition, pages: int, out: Path) -> list[str
     html = _env.get_template("cover.html.j2").render(
         book=book, edition=edition, strings=edition.language.strings, css=css, width=width, height=height,
         spine=spine, bleed=bleed, panels=panels, layout=layout, marks=book.print.marks == "crop")
-    with _weasyprint_warnings() as said:
-        doc, refused = _render(html, STYLES, [COVER_CSS], [book.root, STYLES])
+    with weasyprint_warnings() as said:
+        doc, refused = render(html, STYLES, [COVER_CSS], [book.root, STYLES])
         if len(doc.pages) != 1:
             raise RuntimeError(f"the cover came out as {len(doc.pages)} pages")
         _write(doc, out, f"{book.slug}-{edition.lang}-cover".encode(), bleed)

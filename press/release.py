@@ -6,17 +6,17 @@ the clock: the same files give the same manifest.json and SHA256SUMS.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 from pathlib import Path
 
+from .cache import sha256_file
 from .errors import BuildError
 from .manifest import Book
 
-# name suffix → format, in the order the index lists them
-KINDS = {".pdf": "pdf", "-print.pdf": "print-pdf", "-cover.pdf": "cover-pdf", ".epub": "epub"}
+# artifact kind (pipeline.OUTPUTS) → format named in manifest.json, in the order the index lists them
+FORMAT_NAMES = {"pdf": "pdf", "print": "print-pdf", "cover": "cover-pdf", "epub": "epub"}
 
 
 def source_commit(root: Path) -> str:
@@ -35,14 +35,6 @@ def source_commit(root: Path) -> str:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _pages(path: Path) -> int | None:
     if path.suffix != ".pdf":
         return None
@@ -53,18 +45,20 @@ def _pages(path: Path) -> int | None:
 
 def classify(book: Book, name: str) -> tuple[str, str] | None:
     """(language, format) of a release file name like keep4o-zh-Hans-print.pdf; None if not one."""
-    langs = sorted((ed.lang for ed in book.editions), key=len, reverse=True)
-    for suffix, kind in sorted(KINDS.items(), key=lambda kv: -len(kv[0])):
-        for lang in langs:
-            if name == f"{book.slug}-{lang}{suffix}":
-                return lang, kind
+    from .pipeline import OUTPUTS
+
+    for ed in book.editions:
+        for outputs in OUTPUTS.values():
+            for suffix, kind in outputs:
+                if name == f"{book.slug}-{ed.lang}{suffix}":
+                    return ed.lang, FORMAT_NAMES[kind]
     return None
 
 
 def write_index(book: Book, out: Path, commit: str) -> list[dict]:
     """Write SHA256SUMS and manifest.json over the release files present in `out`."""
     order = {ed.lang: i for i, ed in enumerate(book.editions)}
-    kinds = list(KINDS.values())
+    kinds = list(FORMAT_NAMES.values())
     entries = []
     for path in sorted(out.iterdir()):
         what = classify(book, path.name) if path.is_file() else None
@@ -72,7 +66,7 @@ def write_index(book: Book, out: Path, commit: str) -> list[dict]:
             continue
         lang, kind = what
         entries.append({"file": path.name, "language": lang, "format": kind, "pages": _pages(path),
-                        "bytes": path.stat().st_size, "sha256": _sha256(path)})
+                        "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     if not entries:
         raise BuildError("no release files to index", out, hint="run `make release` first")
     entries.sort(key=lambda e: (order[e["language"]], kinds.index(e["format"])))

@@ -33,6 +33,11 @@ class Chapter:
     meta: dict
     derived_from: str | None = None    # "zh-Hans via OpenCC s2twp" for derived chapters
 
+    @property
+    def numbered_text(self) -> str:
+        """The body, padded so that a line number in it is the line number in the file."""
+        return "\n" * (self.body_line - 1) + self.markdown
+
 
 def _display(path: Path, root: Path) -> str:
     return str(display_path(path))

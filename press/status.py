@@ -1,10 +1,10 @@
 """Translation status: for every edition and chapter, present, derived, stale or missing."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import sha256_file
 from .manifest import Book
 from .sources import read_text, split_front_matter
 
@@ -17,10 +17,6 @@ class Cell:
     detail: str = ""
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def chapter_state(book: Book, path: Path, edition_opencc: str | None) -> Cell:
     """A chapter recording `source` + `source_sha256` is stale once that source's bytes change."""
     meta, _, _ = split_front_matter(read_text(path, str(path)), str(path))
@@ -31,7 +27,7 @@ def chapter_state(book: Book, path: Path, edition_opencc: str | None) -> Cell:
         src = (book.root / source).resolve()
         if not src.is_file():
             return Cell(STALE, f"its source {source} is gone")
-        if sha256_of(src) != recorded:
+        if sha256_file(src) != recorded:
             return Cell(STALE, f"{source} changed since it was {'translated' if meta.get('translation') else 'imported'}")
     return Cell(PRESENT)
 
