@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .manifest import Book, Edition
+from .output import write_atomic
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE = ".build-state.json"
@@ -38,9 +39,11 @@ def _walk(root: Path):
     for entry in entries:
         if entry.name.startswith(".") or entry.name == "__pycache__":
             continue
+        # Symlinks are not followed: a loop, a FIFO or a file outside the book is never opened here
+        # (a chapter reached through a symlink is hashed by its own resolved path).
         if entry.is_dir(follow_symlinks=False):
             yield from _walk(Path(entry.path))
-        elif entry.is_file():
+        elif entry.is_file(follow_symlinks=False):
             yield Path(entry.path)
 
 
@@ -100,10 +103,12 @@ class State:
     def __init__(self, out_dir: Path):
         self.path = Path(out_dir) / STATE_FILE
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("version") != STATE_VERSION:
+            # never through a symlink or a FIFO planted in the output directory
+            data = {} if not self.path.is_file() or self.path.is_symlink() else \
+                json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
                 data = {}
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             data = {}
         self.artifacts: dict[str, dict] = data.get("artifacts", {})
         self.hasher = Hasher(data.get("files", {}))
@@ -156,9 +161,7 @@ class State:
     def save(self) -> None:
         """Written atomically; a state that cannot be written only costs a rebuild next time."""
         data = {"version": STATE_VERSION, "artifacts": self.artifacts, "files": self.hasher.seen}
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(data, sort_keys=True, indent=0), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(data, sort_keys=True, indent=0).encode("utf-8"))
         except OSError:
-            tmp.unlink(missing_ok=True)
+            pass

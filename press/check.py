@@ -7,13 +7,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pypandoc
 import pypdf
 
 from . import qa
 from .citations import CITATION
 from .citations import load_bibliography
-from .html import pandoc_warnings
+from .html import pandoc_warnings, run_pandoc
+from .sanitize import MARKDOWN
 from .lint import lint_book
 from .manifest import Book, Edition, load_manifest
 from .pipeline import artifact_name, select_editions
@@ -66,7 +66,7 @@ def _plain(chapter: Chapter) -> str:
     md = CITATION.sub("", md)                                   # in-text citations print the author
     md = re.sub(r"(?m)^(-{3,}|\*{3,}|_{3,})\s*$", "", md)     # rules print as an ornament, not as dashes
     with pandoc_warnings():          # unused note definitions, now that the calls are gone
-        return pypandoc.convert_text(md, "plain", format="markdown-raw_html-smart", extra_args=["--wrap=none"])
+        return run_pandoc(md, "plain", chapter.display, ["--wrap=none"], fmt=MARKDOWN)
 
 
 def _page_texts(pdf: Path) -> list[str]:

@@ -6,6 +6,7 @@ stops the build with the file and the line, before anything renders.
 """
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from . import confine
 from .errors import BuildError
 from .manifest import Book, display_path
 from .sources import Chapter
@@ -73,12 +75,7 @@ class Citation:
 
 
 def _yaml_entries(text: str, shown: str) -> list[tuple[str | None, int, yaml.Node]]:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise BuildError(f"malformed bibliography: {exc.problem}", shown, mark.line + 1 if mark else None,
-                         hint="CSL YAML: a `references:` list of entries with `id` and `type`") from None
+    root = confine.compose_yaml(text, shown, what="bibliography")
     if isinstance(root, yaml.MappingNode):
         refs = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "references"), None)
         if refs is None:
@@ -103,11 +100,7 @@ def _yaml_entries(text: str, shown: str) -> list[tuple[str | None, int, yaml.Nod
 
 
 def _json_entries(text: str, shown: str) -> list[tuple[str | None, int, object]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BuildError(f"malformed bibliography: {exc.msg}", shown, exc.lineno,
-                         hint="CSL JSON: an array of objects with `id` and `type`") from None
+    data = confine.load_json(text, shown, what="bibliography")
     if isinstance(data, dict) and "references" in data:
         data = data["references"]
     if not isinstance(data, list):
@@ -127,19 +120,17 @@ def load_bibliography(book: Book) -> Bibliography | None:
     if book.bibliography is None:
         return None
     shown = str(display_path(book.bibliography))
-    try:
-        text = book.bibliography.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not book.bibliography.exists():
         raise BuildError("bibliography file not found", book.manifest, book.bibliography_line,
-                         hint=f"create {shown} or fix `bibliography:`") from None
-    except UnicodeDecodeError:
-        raise BuildError("the bibliography is not valid UTF-8", shown, hint="save it as UTF-8") from None
+                         hint=f"create {shown} or fix `bibliography:`")
+    text = confine.read_text(book.bibliography, shown, "bibliography", confine.MAX_DATA_BYTES)
     entries = _json_entries(text, shown) if book.bibliography.suffix == ".json" else _yaml_entries(text, shown)
     keys: dict[str, int] = {}
     data = []
     for key, line, item in entries:
         if isinstance(item, yaml.Node):
-            item = yaml.constructor.SafeConstructor().construct_document(item)
+            item = confine.construct(item, shown)
+        _check_dates(item, shown, line)
         local = item.get("localized", {})
         if not isinstance(local, dict) or not all(isinstance(v, dict) for v in local.values()):
             raise BuildError("`localized:` must map language tags to fields, e.g. `ja: {genre: …}`", shown, line)
@@ -151,6 +142,32 @@ def load_bibliography(book: Book) -> Bibliography | None:
                              hint="every id must be unique: rename or merge one of them")
         keys[key] = line
     return Bibliography(book.bibliography, keys, tuple(data))
+
+
+_DATE_FIELDS = ("issued", "accessed", "original-date", "event-date", "submitted")
+
+
+def _check_dates(item: dict, shown: str, line: int | None) -> None:
+    """CSL dates pandoc can read: `date-parts` of real days, or a YYYY-MM-DD (or YYYY-MM) string."""
+    for field in _DATE_FIELDS:
+        value = item.get(field)
+        if value is None:
+            continue
+        if isinstance(value, (dt.date, str)):
+            text = value.isoformat() if isinstance(value, dt.date) else value
+            parts = [[int(p) for p in text.split("-")]] if re.fullmatch(r"\d{4}(-\d{2}){0,2}", text) else None
+        else:
+            parts = value.get("date-parts") if isinstance(value, dict) else None
+            if parts is None and isinstance(value, dict) and ("literal" in value or "raw" in value):
+                continue
+        try:
+            for p in parts:
+                if not (isinstance(p, list) and 1 <= len(p) <= 3 and all(isinstance(x, int) and not isinstance(x, bool) for x in p)):
+                    raise ValueError
+                dt.date(p[0], p[1] if len(p) > 1 else 1, p[2] if len(p) > 2 else 1)
+        except (TypeError, ValueError):
+            raise BuildError(f"`{field}` is not a date: {value!r}", shown, line,
+                             hint="CSL dates: `date-parts: [[2026, 2, 4]]` with a real month and day") from None
 
 
 # Pandoc's citation keys: `@key` or `@{key}`; a key starts with a letter, digit or _, and may hold

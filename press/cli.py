@@ -132,9 +132,28 @@ def index(args) -> int:
     return 0
 
 
+def _terminate(signum, frame):
+    """SIGTERM ends the build as Ctrl-C does: workers stopped, scratch directory removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading_main() else None
     try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
+    try:
+        for option, value in (("--book", args.book), ("--out", args.out)):
+            if "\x00" in value or len(value) > 4096:
+                raise BuildError(f"{option} is not a usable path", hint="remove control characters; shorten it")
         if args.command == "status":
             return status(args)
         if args.command == "index":
@@ -145,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: no partial files were left in the output directory", file=sys.stderr)
+        return 130
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def build_command(args) -> int:

@@ -1,6 +1,7 @@
 """Stage 4b: the edition's chapters → EPUB 3 with pandoc (through pypandoc)."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import zipfile
@@ -8,10 +9,10 @@ import xml.etree.ElementTree as ET
 import uuid
 from pathlib import Path
 
-import yaml
-
 from .citations import Citeproc
-from .html import chapter_labels, chapter_notice, run_pandoc
+from .html import (FILTERS, bibliography_blocks, chapter_labels, chapter_notice, document, meta_text, nocite,
+                   run_pandoc)
+from .sanitize import inlines, prefix_ids
 from .languages import LANGUAGES
 from .manifest import Book, Edition
 from .sources import Chapter
@@ -24,90 +25,103 @@ def book_identifier(book: Book, edition: Edition) -> str:
     return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{book.slug}/{edition.lang}')}"
 
 
-def _heading(chapter: Chapter, edition: Edition, label: str | None) -> str:
-    """Mark the chapter's first heading with its language and, for appendices, the label;
-    put the chapter's notice (in Korean / a translation) right under it."""
-    lines = chapter.markdown.split("\n")
-    i = next(n for n, s in enumerate(lines) if s.strip())
-    text = re.sub(r"^#\s+", "", lines[i])
-    attrs = ""
-    m = re.search(r"\s*\{([^{}]*)\}\s*$", text)
-    if m:
-        text, attrs = text[: m.start()], m.group(1)
-    if chapter.lang != edition.lang and "lang=" not in attrs:
-        attrs = (attrs + f" lang={chapter.lang}").strip()
+def _chapter_blocks(chapter: Chapter, edition: Edition, label: str | None, index: int) -> list:
+    """The chapter's checked AST, ids prefixed, its first heading marked with the chapter's
+    language and, for appendices, the label; the chapter's notice (another language / a
+    translation) right under it. Everything the press adds is literal text, never Markdown."""
+    blocks = prefix_ids(json.loads(chapter.ast)["blocks"], f"ch{index}-")
+    i, head = next((n, b) for n, b in enumerate(blocks) if b["t"] == "Header")
+    attr = head["c"][1]
+    keys = dict(attr[2])
+    if chapter.lang != edition.lang and "lang" not in keys:
+        attr[2].append(["lang", chapter.lang])
+    if chapter.lang != edition.lang and LANGUAGES[chapter.lang].dir != edition.dir and "dir" not in keys:
+        attr[2].append(["dir", LANGUAGES[chapter.lang].dir])
     if label:
-        text = f"[{label}]{{.chapter-label lang={edition.lang}}} {text}"
-    if chapter.lang != edition.lang and LANGUAGES[chapter.lang].dir != edition.dir and "dir=" not in attrs:
-        attrs += f" dir={LANGUAGES[chapter.lang].dir}"
-    lines[i] = f"# {text}" + (f" {{{attrs.strip()}}}" if attrs else "")
+        span = {"t": "Span", "c": [["", ["chapter-label"], [["lang", edition.lang]]], inlines(label)]}
+        head["c"][2] = [span, {"t": "Space"}, *head["c"][2]]
     notice, notice_lang = chapter_notice(edition, chapter)
     if notice:
-        lines[i] += (f"\n\n::: {{.chapter-notice lang={notice_lang} dir={LANGUAGES[notice_lang].dir}}}\n"
-                     f"{notice}\n:::\n")
-    return "\n".join(lines)
+        note_attr = ["", ["chapter-notice"], [["lang", notice_lang], ["dir", LANGUAGES[notice_lang].dir]]]
+        blocks.insert(i + 1, {"t": "Div", "c": [note_attr, [{"t": "Para", "c": inlines(notice)}]]})
+    return blocks
 
 
-def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> str:
+def edition_document(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> str:
+    """The whole edition as one pandoc JSON document: metadata the press sets, then each chapter."""
+    def strings(values):
+        return {"t": "MetaList", "c": [{"t": "MetaString", "c": v} for v in values]}
+
     meta = {
-        "title": edition.title,
-        "author": list(book.authors),
-        "date": book.date,
-        "lang": edition.lang,
-        "dir": edition.dir,
-        "identifier": [{"scheme": "URN", "text": book_identifier(book, edition)}],
-        "toc-title": edition.language.strings["contents"],
+        "title": meta_text(edition.title),
+        "author": {"t": "MetaList", "c": [meta_text(a) for a in book.authors]},
+        "date": {"t": "MetaString", "c": book.date},
+        "lang": {"t": "MetaString", "c": edition.lang},
+        "dir": {"t": "MetaString", "c": edition.dir},
+        "identifier": {"t": "MetaList", "c": [{"t": "MetaMap", "c": {
+            "scheme": {"t": "MetaString", "c": "URN"},
+            "text": {"t": "MetaString", "c": book_identifier(book, edition)}}}]},
+        "toc-title": meta_text(edition.language.strings["contents"]),
         # schema.org accessibility metadata (pandoc writes it into the package document)
-        "accessModes": ["textual"],
-        "accessModeSufficient": ["textual"],
-        "accessibilityFeatures": ["structuralNavigation", "tableOfContents", "readingOrder",
-                                  "displayTransformability"],
-        "accessibilityHazards": ["none"],
-        "accessibilitySummary": "Text-only book with headings, a navigation document, a table of contents "
-                                "and footnotes linked both ways; no images, media or hazards.",
+        "accessModes": strings(["textual"]),
+        "accessModeSufficient": strings(["textual"]),
+        "accessibilityFeatures": strings(["structuralNavigation", "tableOfContents", "readingOrder",
+                                          "displayTransformability"]),
+        "accessibilityHazards": strings(["none"]),
+        "accessibilitySummary": {"t": "MetaString", "c":
+                                 "Text-only book with headings, a navigation document, a table of contents "
+                                 "and footnotes linked both ways; no media or hazards."},
     }
+    media = {m.path: m for ch in chapters for m in ch.media}
+    if media:
+        meta["press-media"] = {"t": "MetaList", "c": [{"t": "MetaMap", "c": {
+            "path": {"t": "MetaString", "c": str(m.path)}, "mime": {"t": "MetaString", "c": m.mime}}}
+            for m in media.values()]}
+        meta["accessModes"] = strings(["textual", "visual"])
     if edition.subtitle:
-        meta["subtitle"] = edition.subtitle
+        meta["subtitle"] = meta_text(edition.subtitle)
     if edition.dir == "rtl":
-        meta["page-progression-direction"] = "rtl"
-    parts = ["---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=True) + "---\n"]
-    for ch, label in zip(chapters, chapter_labels(edition, chapters)):
-        parts.append(_heading(ch, edition, label))
+        meta["page-progression-direction"] = {"t": "MetaString", "c": "rtl"}
+    blocks: list = []
+    for n, (ch, label) in enumerate(zip(chapters, chapter_labels(edition, chapters)), start=1):
+        blocks += _chapter_blocks(ch, edition, label, n)
     if cite and cite.cited:
-        parts.append(f"# {edition.language.strings['bibliography']}\n\n::: {{#refs}}\n:::\n")
-    return "\n\n".join(parts)
+        blocks += bibliography_blocks(edition)
+        meta["nocite"] = nocite(cite)
+    return document(blocks, meta)
 
 
 def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path, target: Path,
                cite: Citeproc | None = None) -> None:
-    """Write the EPUB to `target`; images only from the book (confine_media.lua).
+    """Write the EPUB to `target` from the chapters' checked ASTs.
 
-    Timestamps come from SOURCE_DATE_EPOCH, which the pipeline sets from the book date.
+    Pandoc runs sandboxed: it reads only the bibliography and CSL it is given and the images
+    media.lua puts in its media bag; the stylesheet is put in by finish_epub. Timestamps come
+    from SOURCE_DATE_EPOCH, which the pipeline sets from the book date.
     """
-    text = edition_markdown(book, edition, chapters, cite)
+    text = edition_document(book, edition, chapters, cite)
     shown = f"{edition.lang} EPUB"
-    fmt = "markdown"
     if cite and cite.cited:
         # Citeproc reads its locale from `lang` (ja-JP), but dc:language must be the edition's
         # tag (ja): resolve the citations in a first pass, then write the EPUB from that AST.
         text = run_pandoc(text, "json", shown, cite.args(edition.locale, bibliography_section=True))
-        fmt = "json"
-    args = ["--toc", "--toc-depth=1", "--split-level=1", f"--css={css}", "--epub-title-page=true",
-            f"--metadata=lang={edition.lang}"]
-    run_pandoc(text, "epub3", shown, args, outputfile=str(target), fmt=fmt)
-    finish_epub(target, edition, chapters)
+    args = ["--toc", "--toc-depth=1", "--split-level=1", "--epub-title-page=true",
+            f"--metadata=lang={edition.lang}", f"--lua-filter={FILTERS / 'media.lua'}"]
+    run_pandoc(text, "epub3", shown, args, outputfile=str(target))
+    finish_epub(target, edition, chapters, css)
 
 
 _ASIDE = re.compile(r'(<aside epub:type="footnote"[^>]*\bid="fn(\d+)"[^>]*>\s*<p>)')
 
 
-def finish_epub(epub: Path, edition: Edition, chapters: list[Chapter]) -> None:
+def finish_epub(epub: Path, edition: Edition, chapters: list[Chapter], css: Path) -> None:
     """What pandoc's EPUB 3 writer leaves out:
 
     - every footnote numbered, with a link back to its call (pandoc's notes only link forward);
     - `dir="rtl"` on every document of a right-to-left edition (its template has no `dir`);
     - fonts: reading systems do not have ours, so the faces the text needs are embedded,
-      subset to the characters each one renders (see fonts.py), with @font-face rules.
+      subset to the characters each one renders (see fonts.py), with @font-face rules;
+    - the book's stylesheet in place of pandoc's default one (a sandboxed pandoc reads no CSS).
 
     The archive is rewritten member by member in the same order with the same timestamps, and
     `mimetype` stays first and stored, so the file stays byte-for-byte reproducible.
@@ -136,7 +150,7 @@ def finish_epub(epub: Path, edition: Edition, chapters: list[Chapter]) -> None:
                     data = data.replace(b"</manifest>", items.encode() + b"</manifest>", 1)
                     stamp = info.date_time
                 elif info.filename.endswith(".css"):
-                    data = rules.encode("utf-8") + b"\n" + data
+                    data = rules.encode("utf-8") + b"\n" + css.read_bytes()
                 dst.writestr(info, data, compress_type=info.compress_type)
             for f in embedded:
                 member = zipfile.ZipInfo(f"EPUB/fonts/{f.path.name}", date_time=stamp)

@@ -281,8 +281,8 @@ def subset_for_epub(needs: dict[Face, str], out_dir: Path, *,
         sizes = ", ".join(f"{f.path.name} {f.size // 1000} kB" for f in fonts)
         raise BuildError(f"the EPUB's fonts take {total // 1000} kB, over the "
                          f"{budget // 1000} kB budget ({sizes})",
-                         hint="the edition uses too many distinct characters for its fonts; "
-                              "raise fonts.EPUB_FONT_BUDGET if that is intended")
+                         hint="the edition's chapters use an unusual number of distinct characters "
+                              "(text in many scripts, or a pasted binary file?): check what the chapters hold")
     return fonts
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html as htmllib
+import json
 import logging
 import re
 from contextlib import contextmanager
@@ -9,19 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-import pypandoc
 
+from . import confine
 from .citations import Citeproc, find_citations
-from .errors import BuildError
+from .sanitize import inlines
 from .languages import LANGUAGES
 from .manifest import Book, Edition
 from .sources import Chapter
 
 PACKAGE = Path(__file__).resolve().parent
+API_VERSION = [1, 23, 1, 1]     # pandoc 3.x JSON
 FILTERS = PACKAGE / "filters"
-# Smart quotes are off: they guess wrong beside CJK text and the seeds' quotes stay as received.
-# Raw HTML is off: a chapter's `<script>` or `onclick=` comes out as text, never as markup.
-MARKDOWN = "markdown-raw_html-raw_attribute-raw_tex-smart"
+_log = logging.getLogger("press.pandoc")
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -54,19 +54,28 @@ def chapter_notice(edition: Edition, chapter: Chapter) -> tuple[str | None, str]
 
 
 def run_pandoc(text: str, to: str, display: str, args: list[str], outputfile: str | None = None,
-               fmt: str = "markdown") -> str:
-    """Run pandoc on Markdown (or its JSON AST); media outside the book stop it (confine_media.lua)."""
-    args = [f"--lua-filter={FILTERS / 'confine_media.lua'}", *args]
-    try:
-        return pypandoc.convert_text(text, to, format=MARKDOWN if fmt == "markdown" else fmt,
-                                     extra_args=args, outputfile=outputfile)
-    except RuntimeError as exc:
-        msg = str(exc)
-        m = re.search(r"press-refused-image: (\S+)", msg)
-        if m:
-            raise BuildError(f"image {m.group(1)!r} is outside the book", display,
-                             hint="images must be files inside the book directory, named by a relative path") from None
-        raise BuildError(f"pandoc failed: {msg.strip()[:400]}", display) from None
+               fmt: str = "json") -> str:
+    """Run pandoc on a checked AST (sanitize.py), sandboxed and bounded (confine.pandoc); its
+    warnings go to the `press.pandoc` logger, which pandoc_warnings() collects."""
+    argv = ["-f", fmt, "-t", to, *args]
+    if outputfile:
+        argv += ["-o", str(Path(outputfile).resolve())]
+    out, err = confine.pandoc(argv, text, display)
+    for line in err.splitlines():
+        if line.strip():
+            _log.warning(line)
+    return out
+
+
+def document(blocks: list, meta: dict | None = None) -> str:
+    """A pandoc JSON document from blocks and metadata (what the press builds itself)."""
+    return json.dumps({"pandoc-api-version": API_VERSION, "meta": meta or {}, "blocks": blocks},
+                      ensure_ascii=False)
+
+
+def meta_text(text: str) -> dict:
+    """A metadata value pandoc takes literally (never parsed as Markdown)."""
+    return {"t": "MetaInlines", "c": inlines(text)}
 
 
 # Pandoc has no UI strings for some languages (zh-CN, hi-IN …); the press supplies its own in
@@ -76,8 +85,8 @@ _HARMLESS = re.compile(r"Could not load translations|data file translations/|has
 
 @contextmanager
 def pandoc_warnings():
-    """Collect pandoc's warnings (pypandoc logs them) instead of letting them print."""
-    logger = logging.getLogger("pypandoc")
+    """Collect pandoc's warnings (run_pandoc logs them) instead of letting them print."""
+    logger = _log
     collected: list[str] = []
 
     class Collect(logging.Handler):
@@ -95,23 +104,26 @@ def pandoc_warnings():
         logger.handlers, logger.propagate = saved, propagate
 
 
-def pandoc_html(markdown: str, display: str, id_prefix: str, inline_notes: bool,
+def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
                 cite_args: list[str] | None = None) -> str:
-    """Convert one chapter's Markdown to an HTML fragment (citations resolved when cite_args)."""
+    """Convert one chapter's checked AST to an HTML fragment (citations resolved when cite_args)."""
     args = ["--wrap=none", f"--id-prefix={id_prefix}", *(cite_args or [])]
     if inline_notes:
         args.append(f"--lua-filter={FILTERS / 'inline_notes.lua'}")
-    return run_pandoc(markdown, "html5", display, args)
+    return run_pandoc(ast, "html5", display, args)
 
 
 def _plain(fragment: str) -> str:
     return htmllib.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
 
 
+def appendix_letters(edition: Edition) -> str:
+    return edition.language.strings.get("appendix_letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def appendix_label(edition: Edition, index: int) -> str:
     """付録A, 附录B, الملحق أ …: the label of the index-th appendix, in the edition's language."""
-    letters = edition.language.strings.get("appendix_letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    return edition.language.strings["appendix"].format(letter=letters[index])
+    return edition.language.strings["appendix"].format(letter=appendix_letters(edition)[index])
 
 
 def chapter_locale(edition: Edition, chapter: Chapter) -> str:
@@ -119,11 +131,18 @@ def chapter_locale(edition: Edition, chapter: Chapter) -> str:
     return edition.locale if chapter.lang == edition.lang else LANGUAGES[chapter.lang].locale
 
 
-def bibliography_markdown(edition: Edition, cite: Citeproc) -> str:
-    """The closing bibliography chapter: every source the edition cites, in the style's order."""
-    nocite = ", ".join(f"@{k}" for k in cite.cited)
-    return (f"---\nnocite: |\n  {nocite}\n---\n\n# {edition.language.strings['bibliography']}\n\n"
-            "::: {#refs}\n:::\n")
+def bibliography_blocks(edition: Edition) -> list:
+    """The closing bibliography chapter: its title, and the div citeproc fills."""
+    title = edition.language.strings["bibliography"]
+    return [{"t": "Header", "c": [1, ["bibliography", [], []], inlines(title)]},
+            {"t": "Div", "c": [["refs", [], []], []]}]
+
+
+def nocite(cite: Citeproc) -> dict:
+    """`nocite` metadata listing every source the edition cites, so the bibliography holds them all."""
+    cites = [{"citationId": k, "citationPrefix": [], "citationSuffix": [], "citationMode": {"t": "NormalCitation"},
+              "citationNoteNum": 0, "citationHash": 0} for k in cite.cited]
+    return {"t": "MetaInlines", "c": [{"t": "Cite", "c": [cites, [{"t": "Str", "c": "@"}]]}]}
 
 
 def chapter_labels(edition: Edition, chapters: list[Chapter]) -> list[str | None]:
@@ -142,7 +161,7 @@ def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | 
         cid = f"ch{i}"
         # citeproc costs 0.1-0.3 s a call: only for chapters that cite something
         cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
-        body = pandoc_html(ch.markdown, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args)
+        body = pandoc_html(ch.ast, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args)
         m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
         title = _plain(m.group(1)) if m else ch.display
         running = ch.short_title or title
@@ -155,8 +174,8 @@ def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | 
                                 f"{htmllib.escape(notice)}</p>", 1)
         out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body, LANGUAGES[ch.lang].dir))
     if cite and cite.cited:
-        body = pandoc_html(bibliography_markdown(edition, cite), "bibliography", "bib-", inline_notes=False,
-                           cite_args=cite.args(edition.locale, bibliography_section=True))
+        body = pandoc_html(document(bibliography_blocks(edition), {"nocite": nocite(cite)}), "bibliography",
+                           "bib-", inline_notes=False, cite_args=cite.args(edition.locale, bibliography_section=True))
         title = strings["bibliography"]
         out.append(RenderedChapter("bibliography", "bibliography", edition.lang, None, title, title, body,
                                    edition.dir))

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from . import confine
 from .errors import BuildError, BuildErrors
 from .languages import LANGUAGES, Language, known_tags, unknown_tag_hint
 from .system import installed_families
@@ -23,6 +24,9 @@ MANIFEST_NAME = "book.yaml"
 
 PAGE_SIZES = {"A4": ("210mm", "297mm"), "A5": ("148mm", "210mm"), "B5": ("176mm", "250mm"),
               "B6": ("125mm", "176mm"), "letter": ("8.5in", "11in")}
+PAGE_RANGE = (50.0, 1000.0)     # mm: a page narrower than 5 cm or wider than 1 m is a typo
+MAX_SLUG = 64
+MAX_SIGNATURE = 64               # pages in one folded signature (printers use 4 to 64)
 _LENGTH = re.compile(r"^\d+(\.\d+)?(mm|cm|in|pt)$")
 
 
@@ -152,6 +156,7 @@ class Book:
     bibliography_line: int | None = None
     csl: Path | None = None
     print: PrintSettings = PrintSettings()
+    manifest_text: str = ""     # as written, to point at a line of it
 
     def edition(self, lang: str) -> Edition:
         for ed in self.editions:
@@ -231,26 +236,14 @@ def _plain(node: yaml.Node) -> Any:
         raise _ValueProblem(f"cannot read the value ({exc})") from None
 
 
-def _compose(path: Path) -> yaml.Node:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BuildError("no manifest found", path, hint=f"a book directory holds a {MANIFEST_NAME}") from None
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise BuildError("the manifest is not valid UTF-8", path, line, hint="save it as UTF-8") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise BuildError(f"malformed YAML: {exc.problem or exc}", path, line,
-                         hint="check the indentation and quoting on that line") from None
-    except yaml.YAMLError as exc:
-        raise BuildError(f"malformed YAML: {exc}", path) from None
+def _compose(path: Path) -> tuple[yaml.Node, str]:
+    if not path.exists() and not path.is_symlink():
+        raise BuildError("no manifest found", path, hint=f"a book directory holds a {MANIFEST_NAME}")
+    text = confine.read_text(path, path, "manifest", confine.MAX_DATA_BYTES)
+    node = confine.compose_yaml(text, path, what="YAML")
     if node is None:
         raise BuildError("the manifest is empty", path, hint="see the schema in the README")
-    return node
+    return node, text
 
 
 def display_path(path: Path) -> Path:
@@ -262,19 +255,8 @@ def display_path(path: Path) -> Path:
 
 
 def resolve_in_book(root: Path, rel: str, manifest: Path, line: int | None, what: str = "chapter") -> Path:
-    """Resolve a path named by the manifest; it must stay inside the book directory (symlinks included)."""
-    if not rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) or "://" in rel:
-        raise BuildError(f"{what} path {rel!r} must be relative to the book directory", manifest, line,
-                         hint="write it like ja/timeline.md")
-    candidate = (root / rel)
-    real = candidate.resolve()
-    if not real.is_relative_to(root.resolve()):
-        raise BuildError(f"{what} path {rel!r} leads outside the book directory", manifest, line,
-                         hint=f"{what} files must be inside the book directory")
-    if not real.is_file():
-        raise BuildError(f"{what} file {rel!r} does not exist", manifest, line,
-                         hint=f"create {display_path(candidate)} or fix the path")
-    return real
+    """Resolve a path named by the manifest: a regular file inside the book directory (symlinks included)."""
+    return confine.resolve_in(root, rel, manifest, line, what)
 
 
 def _print_settings(chk: _Checker, node: yaml.Node) -> PrintSettings:
@@ -294,8 +276,9 @@ def _print_settings(chk: _Checker, node: yaml.Node) -> PrintSettings:
             value = PRINT_KEYS[key].default
         lengths[key] = length_mm(value)
     signature = pr["signature"][0] if "signature" in pr else PRINT_KEYS["signature"].default
-    if isinstance(signature, bool) or signature < 1:
-        chk.error(pr["signature"][1], f"print.signature must be a whole number of pages, 1 or more, not {signature!r}",
+    if isinstance(signature, bool) or not 1 <= signature <= MAX_SIGNATURE:
+        chk.error(pr["signature"][1], f"print.signature must be a whole number of pages from 1 to {MAX_SIGNATURE}, "
+                  f"not {signature!r}",
                   PRINT_KEYS["signature"].doc + ", offset printers often use 16 or 32")
         signature = PRINT_KEYS["signature"].default
     marks = pr["marks"][0] if "marks" in pr else PRINT_KEYS["marks"].default
@@ -314,7 +297,7 @@ def load_manifest(book_dir: str | Path) -> Book:
     path = display_path(root / MANIFEST_NAME)
     if not root.is_dir():
         raise BuildError("book directory not found", book_dir, hint="pass --book DIR with a book.yaml inside")
-    doc = _compose(path)
+    doc, text = _compose(path)
     chk = _Checker(path)
     top = chk.mapping(doc, BOOK_KEYS, "book")
 
@@ -343,18 +326,25 @@ def load_manifest(book_dir: str | Path) -> Book:
             for key in ("width", "height"):
                 if key in pg and not _LENGTH.match(get(pg, key)):
                     chk.error(pg[key][1], f"page.{key} must be a length like 148mm")
+                elif key in pg and not PAGE_RANGE[0] <= length_mm(get(pg, key)) <= PAGE_RANGE[1]:
+                    chk.error(pg[key][1], f"page.{key} {get(pg, key)} is out of range",
+                              f"a page is {PAGE_RANGE[0]:g}mm to {PAGE_RANGE[1]:g}mm on each side")
             width, height = get(pg, "width", width), get(pg, "height", height)
 
     print_settings = _print_settings(chk, top["print"][1]) if "print" in top else PrintSettings()
 
     date = get(top, "date")
-    if isinstance(date, dt.date):
-        date = date.isoformat()
-    elif date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        chk.error(top["date"][1], "date must be YYYY-MM-DD")
+    if date is not None:
+        try:
+            date = confine.check_date(date, path, top["date"][1].start_mark.line + 1)
+        except BuildError as exc:
+            chk.errors.append(exc)
     slug = get(top, "slug")
     if slug is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", slug):
         chk.error(top["slug"][1], "slug must be lower-case letters, digits and hyphens")
+    elif slug is not None and len(slug) > MAX_SLUG:
+        chk.error(top["slug"][1], f"slug is too long ({len(slug)} characters; at most {MAX_SLUG})",
+                  "artifact names are <slug>-<lang>-print.pdf: keep them short")
     authors = get(top, "authors", [])
     if not all(isinstance(a, str) for a in authors):
         chk.error(top["authors"][1], "authors must be a list of names")
@@ -445,4 +435,4 @@ def load_manifest(book_dir: str | Path) -> Book:
     return Book(root=root, manifest=path, slug=slug, title=get(top, "title"), authors=tuple(authors),
                 date=date, links=tuple(links), page_width=width, page_height=height,
                 editions=tuple(editions), bibliography=bib_path, bibliography_line=bib_line, csl=csl_path,
-                print=print_settings)
+                print=print_settings, manifest_text=text)

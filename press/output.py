@@ -1,24 +1,61 @@
-"""Placing artifacts: render into a scratch directory, then move each file into place atomically."""
+"""Placing artifacts: render into a scratch directory, then move each file into place atomically.
+
+Nothing is ever written through a name that already exists in the output directory: files are
+created under fresh random names (O_EXCL) and renamed over their targets, so a symlink planted
+there is replaced, never followed.
+"""
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import BuildError
+
+SCRATCH_PREFIX = ".press-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_scratch(out_dir: Path) -> None:
+    """Scratch directories left by a build that was killed (its process is gone)."""
+    try:
+        entries = list(os.scandir(out_dir))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(SCRATCH_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = entry.name[len(SCRATCH_PREFIX):].split("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        if not pid.isdigit() and time.time() - entry.stat(follow_symlinks=False).st_mtime < 3600:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
 
 
 @contextmanager
 def scratch_dir(out_dir: Path):
     """A temporary directory beside the outputs (same file system, so os.replace is atomic).
 
-    It is removed however the build ends, Ctrl-C included, so no partial file is left.
+    It is removed however the build ends, Ctrl-C and SIGTERM included, so no partial file is
+    left; one left by a killed build is removed by the next.
     """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".press-", dir=out_dir))
+        remove_stale_scratch(out_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=out_dir)).resolve()
     except OSError as exc:
         raise BuildError(f"cannot write to the output directory: {exc.strerror or exc}", out_dir,
                          hint="choose a writable directory with --out") from None
@@ -34,3 +71,15 @@ def place(tmp_file: Path, target: Path) -> None:
         os.replace(tmp_file, target)
     except OSError as exc:
         raise BuildError(f"could not place the artifact: {exc.strerror or exc}", target) from None
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write a small file (state, index) under a fresh name, then rename it over `target`."""
+    fd, tmp = tempfile.mkstemp(prefix=SCRATCH_PREFIX, suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

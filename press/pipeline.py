@@ -4,8 +4,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import resource
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from .errors import BuildError
 from .languages import LANGUAGES
 from .manifest import Book, Edition, display_path, load_manifest
 from .output import place, scratch_dir
+from .html import appendix_letters
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +73,30 @@ def artifact_names(book: Book, edition: Edition, fmt: str) -> tuple[str, ...]:
 def select_editions(book: Book, langs: list[str] | None) -> list[Edition]:
     if not langs:
         return list(book.editions)
+    for lang in langs:
+        if langs.count(lang) > 1:
+            raise BuildError(f"--lang {lang} is given twice", hint="name each edition once")
     return [book.edition(lang) for lang in langs]
+
+
+def check_out_dir(book: Book, out_dir: str | Path) -> Path:
+    """The output directory, refused where writing there would mix artifacts with the book."""
+    if not str(out_dir).strip():
+        raise BuildError("--out is empty", hint="name an output directory, e.g. --out dist")
+    out = Path(out_dir)
+    try:
+        real = out.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise BuildError(f"the output directory cannot be used ({exc})", out) from None
+    if real == book.root or book.root.is_relative_to(real):
+        raise BuildError("the output directory contains the book", out,
+                         hint="artifacts would be mixed with the book's files and its state would go stale; "
+                              "choose a directory outside the book, e.g. --out dist")
+    if real.is_relative_to(book.root):
+        raise BuildError("the output directory is inside the book", out,
+                         hint="the book's content keys would change with every build; choose a directory "
+                              "outside the book, e.g. --out dist")
+    return out
 
 
 def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: Report) -> None:
@@ -82,6 +108,13 @@ def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: R
         msg = ("libharfbuzz-subset0 is missing: WeasyPrint will subset CJK fonts about ten times "
                f"slower (install it: {INSTALL_HINT})")
         report.warn(msg, reporter)
+    for ed in editions:
+        appendices = [c for c in ed.chapters if c.role == "appendix"]
+        letters = appendix_letters(ed)
+        if len(appendices) > len(letters):
+            raise BuildError(f"{ed.lang} has {len(appendices)} appendices but its alphabet labels only "
+                             f"{len(letters)}", book.manifest, appendices[len(letters)].line,
+                             hint="merge appendices, or give the edition more `appendix_letters`")
     no_letter = [ed.lang for ed in editions if not ed.has_letter]
     if no_letter:
         msg = "no letter chapter yet in: " + ", ".join(no_letter) + " (add `letter:` to the edition in book.yaml)"
@@ -168,8 +201,7 @@ def check_glyphs(book: Book, edition: Edition, chapters) -> None:
 def glyph_sources(book: Book, edition: Edition, chapters) -> list[tuple[str, str]]:
     """(file shown, text) of everything an edition prints, lines numbered as in the files."""
     sources = [(ch.display, ch.numbered_text) for ch in chapters]
-    sources.append((str(display_path(book.manifest)), "\n".join(
-        [edition.title, edition.subtitle or "", book.title, *book.authors])))
+    sources.append((str(display_path(book.manifest)), book.manifest_text))
     return sources
 
 
@@ -196,28 +228,77 @@ def fail_on_missing_glyphs(weasyprint_warnings: list[str], book: Book, edition: 
                          hint="it is not in a chapter: check the manifest's titles and links")
 
 
+# Bounds on one worker: each artifact may use WORKER_SECONDS of CPU plus SECONDS_PER_MB per
+# megabyte of its chapters' text (the slow tier's 5 MB chapter takes about 300 s), and the
+# worker at most WORKER_MEMORY of address space. Past either, the artifact fails with a message
+# instead of hanging the machine.
+WORKER_SECONDS = 120
+SECONDS_PER_MB = 120
+WORKER_MEMORY = 8 * 1024 ** 3
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: exit when the build that started it dies (even by kill -9)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY if hard == resource.RLIM_INFINITY
+                                            else min(WORKER_MEMORY, hard), hard))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent decides; it stops the workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # (the CLI's SIGTERM handler is the parent's)
+
+
+def job_budget(job: Job) -> int:
+    """CPU seconds one artifact may take."""
+    mb = sum(len(c.markdown.encode("utf-8")) for c in job.chapters) / 2 ** 20
+    return int(WORKER_SECONDS + SECONDS_PER_MB * mb)
+
+
+def _render_bounded(job: Job):
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    spent = int(used.ru_utime + used.ru_stime)
+    soft = spent + job_budget(job)
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    return render_artifact(job)
+
+
 def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
-    """Yield (job, result) as artifacts finish: in worker processes when jobs > 1.
+    """Yield (job, result) as artifacts finish, rendered in worker processes.
 
     Editions are independent, so they spread over the cores; each worker loads WeasyPrint
-    and the fonts once and renders several artifacts.
+    and the fonts once and renders several artifacts, within the bounds above.
     """
-    jobs = min(jobs or os.cpu_count() or 1, len(job_list))
-    if jobs <= 1:
-        for job in job_list:
-            reporter.start(job.edition.lang, job.format)
-            yield job, render_artifact(job)
-        return
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(job_list)))
     # The heaviest first (PDFs of the longest editions), so no core idles at the end.
     order = sorted(job_list, key=lambda j: (j.format == "epub", -sum(len(c.markdown) for c in j.chapters)))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_die_with_parent) as pool:
         futures = {}
         for job in order:
             reporter.start(job.edition.lang, job.format)
-            futures[pool.submit(render_artifact, job)] = job
+            futures[pool.submit(_render_bounded, job)] = job
         try:
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                job = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise BuildError(f"rendering the {job.edition.lang} {job.format} was stopped: it went past "
+                                     f"{job_budget(job)} s of CPU or {WORKER_MEMORY // 2**30} GB of memory",
+                                     hint="look for a very large image or table, or very long paragraphs") from None
+                except MemoryError:
+                    raise BuildError(f"rendering the {job.edition.lang} {job.format} ran out of memory "
+                                     f"({WORKER_MEMORY // 2**30} GB)",
+                                     hint="look for a very large image or table, or very long paragraphs") from None
+                yield job, result
         except BaseException:
             # Ctrl-C or a failed artifact: stop the other workers now rather than let them finish.
             for future in futures:
@@ -244,7 +325,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
         if fmt not in FORMATS:
             raise BuildError(f"unknown format {fmt!r}", hint=", ".join(FORMATS))
     os.environ.setdefault("SOURCE_DATE_EPOCH", source_date_epoch(book))
-    out = Path(out_dir)
+    out = check_out_dir(book, out_dir)
     state = State(out)
     options = f"draft={draft}"
     todo: list[tuple[Edition, str, str]] = []      # (edition, format, key)
@@ -265,7 +346,10 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     editions = [ed for ed in editions if any(t[0] is ed for t in todo)]
     preflight(book, editions, reporter, report)
     # Read every chapter and check every citation first: bad input fails before anything renders.
-    chapters_of = {ed.lang: load_chapters(book, ed) for ed in editions}
+    # Each chapter is one sandboxed pandoc parse (sanitize.py): run them side by side.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as threads:
+        chapters_of = dict(zip((ed.lang for ed in editions),
+                               threads.map(lambda ed: load_chapters(book, ed), editions)))
     bib = load_bibliography(book)
     cited_of: dict[str, list[str]] = {}
     for ed in editions:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .cache import sha256_file
 from .errors import BuildError
+from .output import write_atomic
 from .manifest import Book
 
 # artifact kind (pipeline.OUTPUTS) → format named in manifest.json, in the order the index lists them
@@ -61,7 +62,8 @@ def write_index(book: Book, out: Path, commit: str) -> list[dict]:
     kinds = list(FORMAT_NAMES.values())
     entries = []
     for path in sorted(out.iterdir()):
-        what = classify(book, path.name) if path.is_file() else None
+        # a symlink planted in the output directory is not a release file (nor read through)
+        what = classify(book, path.name) if path.is_file() and not path.is_symlink() else None
         if what is None:
             continue
         lang, kind = what
@@ -78,11 +80,8 @@ def write_index(book: Book, out: Path, commit: str) -> list[dict]:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise BuildError(f"could not write {path.name}: {exc.strerror or exc}", path) from None
 

@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from . import confine
 from .errors import BuildError
 from .languages import LANGUAGES, unknown_tag_hint
 from .manifest import Book, ChapterRef, Edition, display_path
@@ -32,11 +31,14 @@ class Chapter:
     body_line: int          # line number of the body's first line in the file
     meta: dict
     derived_from: str | None = None    # "zh-Hans via OpenCC s2twp" for derived chapters
+    ast: str = ""                      # the checked pandoc AST (sanitize.py), what is rendered
+    media: tuple = ()                  # sanitize.Media: the book's images the chapter shows
+    head: str = ""                     # the front matter as written (short_title, translation …)
 
     @property
     def numbered_text(self) -> str:
-        """The body, padded so that a line number in it is the line number in the file."""
-        return "\n" * (self.body_line - 1) + self.markdown
+        """Front matter and body, so that a line number in it is the line number in the file."""
+        return (self.head or "\n" * (self.body_line - 1)) + self.markdown
 
 
 def _display(path: Path, root: Path) -> str:
@@ -44,15 +46,8 @@ def _display(path: Path, root: Path) -> str:
 
 
 def read_text(path: Path, display: str) -> str:
-    """Read a UTF-8 text file; a bad byte is reported with its line."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise BuildError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", display, line,
-                         hint="save the file as UTF-8") from None
-    return text.replace("\r\n", "\n")
+    """Read a UTF-8 text file of the book (bounded; a bad byte or character reported with its line)."""
+    return confine.read_text(path, display)
 
 
 def split_front_matter(text: str, display: str) -> tuple[dict, str, int]:
@@ -64,12 +59,7 @@ def split_front_matter(text: str, display: str) -> tuple[dict, str, int]:
         raise BuildError("front matter opened with --- is never closed", display, 1,
                          hint="end it with a line holding only ---")
     block = text[4:end]
-    try:
-        meta = yaml.safe_load(block) or {}
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise BuildError(f"malformed front matter: {exc.problem}", display,
-                         (mark.line + 2) if mark else 1) from None
+    meta = confine.load_yaml(block, display, offset=1, what="front matter") or {}
     if not isinstance(meta, dict):
         raise BuildError("front matter must be a mapping of keys", display, 2)
     for key, value in meta.items():
@@ -89,34 +79,6 @@ def key_line(block: str, key: object) -> int:
     return next((n + 2 for n, s in enumerate(block.split("\n")) if s.startswith(f"{key}:")), 2)
 
 
-_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
-_IMAGE_REF = re.compile(r"!\[([^\]]*)\](?:\[([^\]]*)\])?(?!\()")
-_REF_DEF = re.compile(r"^ {0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(?:\s|$)")
-
-
-def outside_book(src: str) -> bool:
-    """A URL (any scheme), an absolute path or a `..` step: not a file inside the book."""
-    return bool(re.match(r"^[A-Za-z][\w+.-]*:", src) or src.startswith(("/", "\\"))
-                or ".." in re.split(r"[/\\]", src))
-
-
-def check_media(body: str, display: str, first_line: int) -> None:
-    """Images must be relative paths inside the book: nothing is fetched or read from outside."""
-    lines = body.split("\n")
-    used_refs = {(m.group(2) or m.group(1)).strip().lower()
-                 for line in lines for m in _IMAGE_REF.finditer(line)}
-    for n, line in enumerate(lines):
-        sources = [m.group(1) for m in _IMAGE.finditer(line)]
-        d = _REF_DEF.match(line)
-        if d and d.group(1).strip().lower() in used_refs:
-            sources.append(d.group(2))
-        for src in sources:
-            if outside_book(src):
-                raise BuildError(f"image {src!r} is outside the book", display, first_line + n,
-                                 hint="images must be files inside the book directory, named by a relative path; "
-                                      "the press never fetches URLs")
-
-
 def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
     display = _display(ref.path, book.root)
     text = read_text(ref.path, display)
@@ -131,7 +93,6 @@ def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
     if not re.match(r"#\s", first[1]):
         raise BuildError("a chapter must start with a level-1 heading", display, body_line + first[0],
                          hint="begin the text with a line like '# Title'")
-    check_media(body, display, body_line)
     short_title = meta.get("short_title")
     derived = None
     # In a derived edition, chapters in the source language (or with no language of their own,
@@ -140,7 +101,17 @@ def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
         convert = converter(edition.opencc, edition.opencc_overrides)
         body, short_title = convert(body), convert(short_title) if short_title else None
         derived, lang = f"zh-Hans via OpenCC {edition.opencc}", edition.lang
-    return Chapter(ref, display, lang, short_title, body, body_line, meta, derived)
+    parsed = _parse(body, display, body_line, book.root, ref.path.parent)
+    head = "".join(text.splitlines(keepends=True)[: body_line - 1])
+    return Chapter(ref, display, lang, short_title, body, body_line, meta, derived, parsed.ast, parsed.media, head)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(body: str, display: str, body_line: int, root: Path, base: Path):
+    """One pandoc parse per distinct chapter text (a shared appendix is parsed once per build)."""
+    from .sanitize import parse
+
+    return parse(body, display, body_line, root, base)
 
 
 @functools.cache
@@ -152,14 +123,15 @@ def converter(config: str, overrides: Path | None):
     table: dict[str, str] = {}
     if overrides:
         shown = str(display_path(overrides))
-        try:
-            table = yaml.safe_load(read_text(overrides, shown)) or {}
-        except yaml.MarkedYAMLError as exc:
-            raise BuildError(f"malformed overrides: {exc.problem}", shown,
-                             exc.problem_mark.line + 1 if exc.problem_mark else None) from None
+        text = read_text(overrides, shown)
+        table = confine.load_yaml(text, shown, what="overrides") or {}
         if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
             raise BuildError("overrides must map converter output to the preferred term", shown, 1,
                              hint="e.g.  斯嘉麗·約翰遜: 史嘉蕾·喬韓森")
+        if "" in table:
+            line = next((n for n, s in enumerate(text.split("\n"), 1) if re.match(r"\s*(''|\"\")\s*:", s)), 1)
+            raise BuildError("an override has an empty key (it would be inserted between every character)",
+                             shown, line, hint="give the term the converter outputs, or remove the line")
     pattern = re.compile("|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))) if table else None
 
     def convert(text: str) -> str:
