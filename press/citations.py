@@ -130,7 +130,7 @@ def load_bibliography(book: Book) -> Bibliography | None:
     for key, line, item in entries:
         if isinstance(item, yaml.Node):
             item = confine.construct(item, shown)
-        _check_dates(item, shown, line)
+        _check_dates(item, shown, line, text)
         local = item.get("localized", {})
         if not isinstance(local, dict) or not all(isinstance(v, dict) for v in local.values()):
             raise BuildError("`localized:` must map language tags to fields, e.g. `ja: {genre: …}`", shown, line)
@@ -147,7 +147,7 @@ def load_bibliography(book: Book) -> Bibliography | None:
 _DATE_FIELDS = ("issued", "accessed", "original-date", "event-date", "submitted")
 
 
-def _check_dates(item: dict, shown: str, line: int | None) -> None:
+def _check_dates(item: dict, shown: str, line: int | None, text: str) -> None:
     """CSL dates pandoc can read: `date-parts` of real days, or a YYYY-MM-DD (or YYYY-MM) string."""
     for field in _DATE_FIELDS:
         value = item.get(field)
@@ -166,7 +166,10 @@ def _check_dates(item: dict, shown: str, line: int | None) -> None:
                     raise ValueError
                 dt.date(p[0], p[1] if len(p) > 1 else 1, p[2] if len(p) > 2 else 1)
         except (TypeError, ValueError):
-            raise BuildError(f"`{field}` is not a date: {value!r}", shown, line,
+            lines = text.split("\n")
+            at = next((n for n in range(line or 1, len(lines) + 1)
+                       if re.match(rf'\s*"?{field}"?\s*:', lines[n - 1])), line)
+            raise BuildError(f"`{field}` is not a date: {value!r}", shown, at,
                              hint="CSL dates: `date-parts: [[2026, 2, 4]]` with a real month and day") from None
 
 

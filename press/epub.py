@@ -223,3 +223,50 @@ def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Cha
 
 def _font_type(path: Path) -> str:
     return "font/otf" if path.suffix == ".otf" else "font/ttf"
+
+
+def split_sources(chapters: list[Chapter]) -> list[tuple[Chapter, int]]:
+    """(chapter, line) of each level-1 heading in order: pandoc starts an EPUB file
+    (text/ch001.xhtml, ch002 …) at each one (--split-level=1)."""
+    out = []
+    for ch in chapters:
+        fenced = False
+        for n, line in enumerate(ch.markdown.split("\n")):
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            elif not fenced and re.match(r"#\s", line):
+                out.append((ch, ch.body_line + n))
+    return out
+
+
+def locate_findings(findings: list, epub: Path, chapters: list[Chapter]) -> list:
+    """epubcheck's findings at the chapter and line they come from, not in pandoc's files.
+
+    The EPUB file tells the chapter (one per level-1 heading); the text of the reported line, when
+    found in the chapter, tells the line; else the heading's line is given.
+    """
+    from .errors import Finding
+
+    sources = split_sources(chapters)
+    try:
+        with zipfile.ZipFile(epub) as z:
+            files = {n: z.read(n).decode("utf-8", "replace").split("\n") for n in z.namelist() if n.endswith(".xhtml")}
+    except (OSError, zipfile.BadZipFile):
+        return findings
+    out = []
+    for f in findings:
+        m = re.search(r"text/ch(\d+)\.xhtml$", f.path or "")
+        if not m or not 0 < int(m.group(1)) <= len(sources):
+            out.append(f)
+            continue
+        chapter, line = sources[int(m.group(1)) - 1]
+        xhtml = files.get(f.path, [])
+        if f.line and f.line <= len(xhtml):
+            words = [w for w in re.split(r"<[^>]+>|\s{2,}", xhtml[f.line - 1]) if len(w.strip()) >= 6]
+            for word in words:
+                pos = chapter.markdown.find(word.strip()[:40])
+                if pos >= 0:
+                    line = chapter.body_line + chapter.markdown.count("\n", 0, pos)
+                    break
+        out.append(Finding(f.code, chapter.display, line, f"{f.message} (in the EPUB: {f.path}:{f.line})"))
+    return out

@@ -259,6 +259,16 @@ def resolve_in_book(root: Path, rel: str, manifest: Path, line: int | None, what
     return confine.resolve_in(root, rel, manifest, line, what)
 
 
+def check_csl(csl: Path, manifest: Path, line: int) -> None:
+    """A CSL style pandoc can use without reading anything else: independent, no DTD or entities."""
+    text = confine.read_text(csl, display_path(csl), "citation style", confine.MAX_DATA_BYTES)
+    if re.search(r'rel\s*=\s*["\']independent-parent["\']', text):
+        raise BuildError("csl names a dependent style (its rules are in a parent style pandoc would fetch)",
+                         manifest, line, hint="use the independent parent style's file itself, copied into the book")
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise BuildError("csl declares a DTD or entities", manifest, line, hint="use a plain CSL file")
+
+
 def _print_settings(chk: _Checker, node: yaml.Node) -> PrintSettings:
     """Validate the `print:` section; a bad value is reported and its default kept."""
     pr = chk.mapping(node, PRINT_KEYS, "print")
@@ -427,7 +437,11 @@ def load_manifest(book_dir: str | Path) -> Book:
             if key == "bibliography":
                 bib_path, bib_line = resolved, line
             else:
-                csl_path = resolved
+                try:
+                    check_csl(resolved, path, line)
+                    csl_path = resolved
+                except BuildError as exc:
+                    chk.errors.append(exc)
     if csl_path and not bib_path:
         chk.error(top["csl"][1], "csl is set but there is no bibliography", "add `bibliography:`")
     if chk.errors:

@@ -175,7 +175,7 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
         else:
             epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.file(), job.cite)
             if job.check_epub:
-                findings = run_epubcheck(job.file())
+                findings = epub_stage.locate_findings(run_epubcheck(job.file()), job.file(), chapters)
                 if findings:
                     raise BuildError(
                         f"epubcheck rejected the {ed.lang} EPUB ({len(findings)} problems); "

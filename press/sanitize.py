@@ -219,11 +219,14 @@ def check_image(data: bytes, src: str, shown: str, line: int) -> str:
             try:
                 with Image.open(io.BytesIO(data)) as im:
                     width, height = im.size
+            except Image.DecompressionBombError:
+                raise BuildError(f"image {src!r} has too many pixels", shown, line,
+                                 hint=f"at most {confine.MAX_IMAGE_PIXELS // 1_000_000} megapixels; scale it down") from None
             except Exception:
                 raise BuildError(f"image {src!r} cannot be read", shown, line, hint="save it again as PNG or JPEG") from None
-            if width * height > MAX_IMAGE_PIXELS:
+            if width * height > confine.MAX_IMAGE_PIXELS:
                 raise BuildError(f"image {src!r} has too many pixels ({width}×{height})", shown, line,
-                                 hint=f"at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels; scale it down")
+                                 hint=f"at most {confine.MAX_IMAGE_PIXELS // 1_000_000} megapixels; scale it down")
             return mime
     head = data[:512].lstrip()
     if head.startswith((b"<?xml", b"<svg", b"<!--")) and b"<svg" in data[:4096]:
