@@ -48,9 +48,10 @@ def test_pdf_has_chapters_in_order(real_book, lang):
     toc = next(i for i, p in enumerate(pages) if p.strip().startswith(contents))
     assert "Keep4o" in pages[0] and toc < 4
     text = squash("\n".join(pages[toc + 1:]))
-    heads = {"ja": ["4oは不十分にアライメント", "付録A", "GPT-4o서비스종료에항의하는사용자들",
+    # The timeline's short title, then its epigraph (the seed's opening quotation), then the appendices.
+    heads = {"ja": ["時系列記録", "4oは不十分にアライメント", "付録A", "GPT-4o서비스종료에항의하는사용자들",
                     "付録B", "GPT-5관련보도"],
-             "zh-Hans": ["我希望它快点死", "附录A", "GPT-4o서비스종료에항의하는사용자들",
+             "zh-Hans": ["时间线", "我希望它快点死", "附录A", "GPT-4o서비스종료에항의하는사용자들",
                          "附录B", "GPT-5관련보도"]}[lang]
     positions = [text.find(squash(h)) for h in heads]
     assert all(p >= 0 for p in positions), dict(zip(heads, positions))

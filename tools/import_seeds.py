@@ -97,15 +97,39 @@ def front_matter(fields: dict[str, str]) -> str:
     return "\n".join(out) + "\n\n"
 
 
-def blocks_to_markdown(seed: Seed) -> str:
-    """Blank-line separated seeds: keep the blocks, wrap `→` callouts in a callout div."""
+def blocks_to_markdown(seed: Seed, epigraph: tuple[int, str] | None = None) -> str:
+    """Blank-line separated seeds: keep the blocks, wrap `→` callouts in a callout div.
+
+    `epigraph` = (seed line, short title): that line is set as an epigraph under `# short title`.
+    """
     out: list[str] = []
-    for _, line in seed.kept():
-        if line.startswith("→ "):
+    for n, line in seed.kept():
+        if epigraph and n == epigraph[0]:
+            out.append(f"# {epigraph[1]}")
+            out.append("::: epigraph\n" + line + "\n:::")
+        elif line.startswith("→ "):
             out.append("::: callout\n" + line + "\n:::")
         elif line.strip():
             out.append(line)
     return "\n\n".join(out) + "\n"
+
+
+EPIGRAPH_WHY = ("as the chapter title, the opening {what} made a multi-line contents entry and running head "
+                "(issue 13): the chapter gets a short title and the quotation is set as an epigraph under it; "
+                "its words are unchanged")
+
+
+def title_to_epigraph(seed: Seed, short_title: str, what: str) -> tuple[int, str]:
+    """Make the seed's level-1 heading the chapter's epigraph, under a short heading of its own."""
+    n = next(n for n, s in seed.kept() if s.startswith("# "))
+    seed.lines[n] = seed.lines[n][2:]
+    seed.log(n, f"the level-1 heading became an epigraph (`::: epigraph`) under the new heading `# {short_title}`",
+             EPIGRAPH_WHY.format(what=what))
+    return n, short_title
+
+
+WIKI_BRACKETS = ("wiki-link brackets left by the text's extraction (they printed as `[[keep4o]]`); "
+                 "plain `keep4o`, nothing added")
 
 
 def callout_log(seed: Seed) -> None:
@@ -121,10 +145,13 @@ def import_001(seed: Seed) -> str:
     seed.drop(letter, "link to `letter/JA.md`, a repository file not in the book; the manifest names a letter chapter when its author supplies one, and the build reports it missing until then")
     seed.drop(letter + 2, "second rule left around the removed letter link (two rules in a row)")
     seed.fix("([@Raw_0xDEADBEEF]", "([\\@Raw_0xDEADBEEF]", AT_ESCAPE)
+    seed.fix("が[[keep4o]]に直接", "がkeep4oに直接", WIKI_BRACKETS)
+    seed.fix("何十もの[[keep4o]]の投稿", "何十ものkeep4oの投稿", WIKI_BRACKETS)
+    epigraph = title_to_epigraph(seed, "時系列記録", "three-sentence quotation")
     callout_log(seed)
     fm = front_matter({"lang": "ja", "short_title": "時系列記録", "source": f"sources/{SEED_001}",
                        "source_sha256": seed.sha256})
-    return fm + blocks_to_markdown(seed)
+    return fm + blocks_to_markdown(seed, epigraph)
 
 
 def import_002(seed: Seed) -> str:
@@ -134,10 +161,13 @@ def import_002(seed: Seed) -> str:
              "metadata, not chapter text: moved to book/book.yaml (`authors`, `date`, `links`)")
     seed.fix('2024.09——"记忆”功能', '2024.09——"记忆"功能',
              "mixed quotation marks (straight opening, curly closing) made a straight pair like the rest of the text")
+    epigraph = title_to_epigraph(seed, "时间线", "quotation with the timeline's title")
+    seed.log(epigraph[0], "`short_title` (running heads) `GPT-4o事件全记录` → `时间线`",
+             "the same short title as the new heading, as in every edition")
     callout_log(seed)
-    fm = front_matter({"lang": "zh-Hans", "short_title": "GPT-4o事件全记录", "source": f"sources/{SEED_002}",
+    fm = front_matter({"lang": "zh-Hans", "short_title": "时间线", "source": f"sources/{SEED_002}",
                        "source_sha256": seed.sha256})
-    return fm + blocks_to_markdown(seed)
+    return fm + blocks_to_markdown(seed, epigraph)
 
 
 TITLE_003 = "GPT-4o 서비스 종료에 항의하는 사용자들"
@@ -297,7 +327,18 @@ def edited_paragraphs(sources: Path = SOURCES) -> dict[str, list[str]]:
             for dest, seed, _ in import_seeds(sources)}
 
 
-def changelog(changes: list[Change], hashes: dict[str, str]) -> str:
+HAND_EDITS = "## Hand edits"
+
+
+def hand_edits(path: Path = BOOK / "CHANGES.md") -> str:
+    """The "Hand edits" section of the current change log (written by hand, kept by the import)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    _, found, rest = text.partition("\n" + HAND_EDITS + "\n")
+    return rest.strip("\n") if found and rest.strip() else "None yet."
+
+
+def changelog(changes: list[Change], hashes: dict[str, str], hand: str | None = None) -> str:
+    """The change log: the import's edits, seed by seed, then the hand edits (`hand`, default: kept)."""
     out = [
         "# Change log of the book's text",
         "",
@@ -320,7 +361,7 @@ def changelog(changes: list[Change], hashes: dict[str, str]) -> str:
             out += ["", f"## {c.seed}", "", "| line | change | reason |", "|---|---|---|"]
         what, why = (x.replace("|", "\\|") for x in (c.what, c.why))
         out.append(f"| {c.line} | {what} | {why} |")
-    out += ["", "## Hand edits", "", "None yet.", ""]
+    out += ["", HAND_EDITS, "", hand if hand is not None else hand_edits(), ""]
     return "\n".join(out)
 
 
