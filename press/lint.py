@@ -8,6 +8,9 @@ Codes (stable; `book/lint.yaml` may allow reviewed exceptions by code and text):
   L005  link to a file that is not in the book (repository files such as README.md)
   L006  citation key that the bibliography does not have
   L007  the same English gloss after two different terms (`종속성(dependencies)과 위험(dependencies)`)
+  L008  wiki-link brackets left by an extraction (`[[keep4o]]`): they print as they are
+  L009  a `translation:` notice that shows internal provenance (a file path, `.md`, a seed or its
+        number): the notice is printed for a reader; provenance goes in `source` and `translation_notes`
 """
 from __future__ import annotations
 
@@ -19,13 +22,18 @@ import yaml
 from .citations import Bibliography, find_citations
 from .errors import BuildError, Finding
 from .manifest import Book, display_path
-from .sources import Chapter
+from .sources import Chapter, key_line
 
 CJK = r"\uac00-\ud7a3\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
 _GLUED = re.compile(rf"(?<=[{CJK}])[a-z]{{2,}}(?=[{CJK}])")
 PAIRS = {"「": "」", "“": "”", "《": "》", "（": "）", "(": ")", "[": "]", "『": "』"}
 _HTML = re.compile(r"<(?![A-Za-z][\w+.-]*:[^>\s]*>)/?[A-Za-z!][^>\n]*>")
 _LINK = re.compile(r"\]\(\s*<?([^)\s>]+)")
+_WIKI = re.compile(r"\[\[[^\[\]\n]+\]\]")
+# What a reader's notice must not show: paths, Markdown/seed files, "seed" (in the book's
+# languages) and seed numbers such as 001.
+_PROVENANCE = re.compile(r"(?:\b(?:book|sources|tools)/|[\w-]+/[\w./-]*\.\w+|\.(?:md|txt|ya?ml)\b"
+                         r"|\bseeds?\b|シード|种子|種子|시드|सीड|بذرة|\b00\d\b)", re.I)
 _GLOSS = re.compile(r"([\uac00-\ud7a3][\uac00-\ud7a3 ]*?)\(([A-Za-z][^()]*)\)")
 
 
@@ -46,6 +54,15 @@ def _paragraphs(chapter: Chapter):
 
 def _strip_code(text: str) -> str:
     return re.sub(r"`+[^`]*`+", "", text)
+
+
+def _front_matter_line(chapter: Chapter, key: str) -> int:
+    """Line of `key:` in the chapter's file (2, the first front-matter line, when unknown)."""
+    try:
+        text = chapter.ref.path.read_text(encoding="utf-8")
+    except OSError:
+        return 2
+    return key_line(text[4:], key)
 
 
 def lint_chapter(chapter: Chapter, bib: Bibliography | None) -> list[Finding]:
@@ -72,6 +89,15 @@ def lint_chapter(chapter: Chapter, bib: Bibliography | None) -> list[Finding]:
         for (term1, g1), (term2, g2) in zip(glosses, glosses[1:]):
             if g1 == g2 and term1 != term2 and not term2.endswith(term1) and not term1.endswith(term2):
                 out.append(Finding("L007", shown, line, f"gloss ({g1}) after two different terms: {term1}, {term2}"))
+        for m in _WIKI.finditer(text):
+            out.append(Finding("L008", shown, line, f"wiki-link brackets {m.group(0)!r}: write the word without them"))
+    notice = chapter.meta.get("translation")
+    if isinstance(notice, str):
+        found = sorted({m.group(0) for m in _PROVENANCE.finditer(notice)})
+        if found:
+            out.append(Finding("L009", shown, _front_matter_line(chapter, "translation"),
+                               f"translation notice shows internal provenance {', '.join(map(repr, found))}: "
+                               "write it for a reader (provenance belongs in source/translation_notes)"))
     known = bib.keys if bib else {}
     for cit in find_citations(chapter):
         if cit.key not in known:

@@ -29,6 +29,8 @@ BAD = """# 見出し
 出典はこちら。[@no-such-key]
 
 모든 종속성(dependencies)과 잠재적 위험(dependencies)을 살펴보고, 그 버그(bugs)… 그 버그(bugs).
+
+媚び修正研究者が[[keep4o]]に語りかける。\\[[link]\\] も。
 """
 
 
@@ -49,7 +51,24 @@ def test_lint_rules_find_each_problem_with_its_line(mini_chapter):
     assert ("L006", 20) in found                 # unknown citation key
     assert ("L007", 22) in found                 # same gloss after two different terms
     assert sum(1 for code, _ in found if code == "L007") == 1     # 버그(bugs) twice is fine
+    assert ("L008", 24) in found                 # wiki-link brackets, plain or escaped
+    assert len([f for f in lint_chapter(bad, bib) if f.code == "L008"]) == 2
     assert all(str(f).startswith("ja/bad.md:") for f in lint_chapter(bad, bib))
+
+
+@pytest.mark.parametrize("notice,flagged", [
+    ("Translated from the Japanese timeline (book/ja/timeline.md, from seed 001).", True),
+    ("이 장은 일본어 타임라인(시드 001 기반)을 번역한 것이다.", True),
+    ("Traduit de timeline.md.", True),
+    ("Translated from the Japanese edition and compared with the Chinese. Quotations are translated, "
+     "except where the English original is given.", False),
+    ("تُرجم هذا الفصل عن الطبعة اليابانية وقوبل بالطبعة الصينية.", False),
+])
+def test_lint_translation_notice_is_written_for_a_reader(mini_chapter, notice, flagged):
+    book, chapter, bib = mini_chapter
+    meta = {**chapter.meta, "translation": notice}
+    found = [f for f in lint_chapter(dataclasses.replace(chapter, meta=meta), bib) if f.code == "L009"]
+    assert bool(found) == flagged, found
 
 
 def test_real_book_lints_clean():
@@ -62,7 +81,8 @@ def test_real_book_lints_clean():
 def test_lint_finds_the_seed_garbage(mini_chapter):
     """The rules catch the defects the import fixed, in the seeds as received."""
     book, chapter, bib = mini_chapter
-    for seed, code, at_least in (("003_494978d81f2d8ffc.txt", "L001", 2), ("004_1fce86f5d6ac2653.txt", "L007", 15)):
+    for seed, code, at_least in (("003_494978d81f2d8ffc.txt", "L001", 2), ("004_1fce86f5d6ac2653.txt", "L007", 15),
+                                  ("001_523950dc969cc68e.txt", "L008", 2)):
         text = (ROOT / "book" / "sources" / seed).read_text(encoding="utf-8").replace("\n", "\n\n")
         raw = dataclasses.replace(chapter, markdown=text, body_line=1, display=seed)
         assert sum(1 for f in lint_chapter(raw, bib) if f.code == code) >= at_least
