@@ -2,7 +2,8 @@
 
 Codes (stable; `book/lint.yaml` may allow reviewed exceptions by code and text):
   L001  Latin fragment glued inside Hangul, Kana or Han text (`관심을trac습니다`)
-  L002  unbalanced brackets or quotation marks in a paragraph (「」 “” 《》 （） () [] 『』)
+  L002  unbalanced brackets or quotation marks in a paragraph (「」 《》 （） () [] 『』, and the quotation
+        marks of the chapter's language: “” «» by default, German „“ ‚‘ »« ›‹, French « » “” ‹›, …)
   L003  odd number of straight double quotes in a paragraph
   L004  raw HTML in Markdown
   L005  link to a file that is not in the book (repository files such as README.md)
@@ -29,7 +30,35 @@ from .sources import Chapter, key_line
 
 CJK = r"\uac00-\ud7a3\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
 _GLUED = re.compile(rf"(?<=[{CJK}])[a-z]{{2,}}(?=[{CJK}])")
-PAIRS = {"「": "」", "“": "”", "《": "》", "（": "）", "(": ")", "[": "]", "『": "』"}
+BRACKETS = {"「": "」", "《": "》", "（": "）", "(": ")", "[": "]", "『": "』"}
+# Quotation marks counted in pairs like the brackets, by the chapter's language (a full tag first,
+# then its primary subtag, then ""): which mark opens and which closes differs, and German closes
+# with the mark that opens in English („…“). Single marks are counted only where the closing one is
+# not also the apostrophe (’), as it is in English, French, Italian and Spanish.
+QUOTES: dict[str, tuple[tuple[str, str], ...]] = {
+    "": (("“", "”"), ("«", "»")),                          # English, CJK, Korean, Hindi, Arabic (« »)
+    "de": (("„", "“"), ("‚", "‘"), ("»", "«"), ("›", "‹")),  # Germany, Austria; »…« in books
+    "de-CH": (("«", "»"), ("‹", "›")),                      # Switzerland
+    "cs": (("„", "“"), ("‚", "‘"), ("»", "«")),
+    "sk": (("„", "“"), ("‚", "‘"), ("»", "«")),
+    "fr": (("«", "»"), ("“", "”"), ("‹", "›")),
+    "it": (("«", "»"), ("“", "”")),
+    "es": (("«", "»"), ("“", "”")),
+    "pt": (("«", "»"), ("“", "”")),
+    "pl": (("„", "”"), ("«", "»")),
+    "ru": (("«", "»"), ("„", "“")),
+    "uk": (("«", "»"), ("„", "“")),
+}
+
+
+def quote_pairs(lang: str) -> tuple[tuple[str, str], ...]:
+    """The (opening, closing) quotation marks that L002 counts in a chapter of language `lang`."""
+    tag = (lang or "").replace("_", "-")
+    for key in (tag, tag.split("-")[0]):
+        for known, pairs in QUOTES.items():
+            if known and known.lower() == key.lower():
+                return pairs
+    return QUOTES[""]
 _HTML = re.compile(r"<(?![A-Za-z][\w+.-]*:[^>\s]*>)/?[A-Za-z!][^>\n]*>")
 _LINK = re.compile(r"\]\(\s*<?([^)\s>]+)")
 _WIKI = re.compile(r"\[\[[^\[\]\n]+\]\]")
@@ -112,12 +141,13 @@ def _gloss_repeat(words1: list[str], g1: str, words2: list[str], g2: str) -> str
 def lint_chapter(chapter: Chapter, bib: Bibliography | None) -> list[Finding]:
     out: list[Finding] = []
     shown = chapter.display
+    quotes = quote_pairs(chapter.lang)
     for line, para in _paragraphs(chapter):
         text = _strip_code(para).replace("\\[", "[").replace("\\]", "]")
         for m in _GLUED.finditer(text):
             ctx = text[max(0, m.start() - 4): m.end() + 4]
             out.append(Finding("L001", shown, line, f"Latin fragment {m.group(0)!r} glued inside text: {ctx!r}"))
-        for opening, closing in PAIRS.items():
+        for opening, closing in (*BRACKETS.items(), *quotes):
             if text.count(opening) != text.count(closing):
                 out.append(Finding("L002", shown, line, f"unbalanced {opening}{closing}: "
                                    f"{text.count(opening)} opening, {text.count(closing)} closing"))

@@ -91,6 +91,29 @@ def test_lint_gloss_repeats_sharing_a_head_noun(mini_chapter, text, found):
     assert any(f.code == "L007" for f in lint_chapter(tiny, bib)) is found
 
 
+@pytest.mark.parametrize("lang,text,found", [
+    # German opens with „ and closes with “ (‚…‘ inside): balanced, not an unclosed “
+    ("de", "Er schrieb: „Ich hoffe, es stirbt bald.“ Sie sagte: „Das ist ‚Wärme ohne Selbst‘.“", False),
+    ("de-AT", "„Jeder Klick zählt.“", False),
+    ("de", "Er schrieb: „Ich hoffe, es stirbt bald. Dann nichts mehr.", True),
+    ("de", "Er schrieb: „Ich hoffe, es stirbt ‚bald.“", True),
+    ("de-CH", "«Jeder Klick zählt», sagte er, ‹leise›.", False),
+    # the same German marks in an English chapter: “ opens there, and is never closed
+    ("en", "He wrote: „I hope it dies soon.“", True),
+    ("en", "He wrote: “I hope it dies soon.” It’s not a rumour.", False),
+    # French, Italian, Spanish: guillemets, “ ” inside; the apostrophe is not a quotation mark
+    ("fr", "Il écrit : « J’espère qu’il mourra bientôt » – « “réceptacles” ».", False),
+    ("fr", "Il écrit : « J’espère qu’il mourra bientôt.", True),
+    ("it", "«Spero che muoia presto» – “recipienti”.", False),
+    ("es", "«Espero que muera pronto» —dijo—. «Los Borg.", True),
+    ("ar", "قال: «أتمنى أن يموت قريبًا».", False),
+])
+def test_lint_quotation_marks_follow_the_chapter_language(mini_chapter, lang, text, found):
+    book, chapter, bib = mini_chapter
+    tiny = dataclasses.replace(chapter, lang=lang, markdown=text, body_line=1, display=f"{lang}/tiny.md")
+    assert any(f.code == "L002" for f in lint_chapter(tiny, bib)) is found
+
+
 def test_real_book_lints_clean():
     book = load_manifest(ROOT / "book")
     bib = load_bibliography(book)
