@@ -91,6 +91,9 @@ def edition_document(book: Book, edition: Edition, chapters: list[Chapter], cite
     return document(blocks, meta)
 
 
+NAV_DEPTH = 4
+
+
 def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path, target: Path,
                cite: Citeproc | None = None) -> None:
     """Write the EPUB to `target` from the chapters' checked ASTs.
@@ -105,7 +108,10 @@ def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path,
         # Citeproc reads its locale from `lang` (ja-JP), but dc:language must be the edition's
         # tag (ja): resolve the citations in a first pass, then write the EPUB from that AST.
         text = run_pandoc(text, "json", shown, cite.args(edition.locale, bibliography_section=True))
-    args = ["--toc", "--toc-depth=1", "--split-level=1", "--epub-title-page=true",
+    # The navigation document lists the chapters and their sections down to level 4 (appendix B:
+    # factors, podcast sections, Show Notes / Timestamps / Transcript, the transcript's sections),
+    # as the PDF outline does (WeasyPrint bookmarks h1–h6); one file per chapter.
+    args = ["--toc", f"--toc-depth={NAV_DEPTH}", "--split-level=1", "--epub-title-page=true",
             f"--metadata=lang={edition.lang}", f"--lua-filter={FILTERS / 'media.lua'}"]
     run_pandoc(text, "epub3", shown, args, outputfile=str(target))
     finish_epub(target, edition, chapters, css)

@@ -48,9 +48,10 @@ def test_pdf_has_chapters_in_order(real_book, lang):
     toc = next(i for i, p in enumerate(pages) if p.strip().startswith(contents))
     assert "Keep4o" in pages[0] and toc < 4
     text = squash("\n".join(pages[toc + 1:]))
-    heads = {"ja": ["4oは不十分にアライメント", "付録A", "GPT-4o서비스종료에항의하는사용자들",
+    # The timeline's short title, then its epigraph (the seed's opening quotation), then the appendices.
+    heads = {"ja": ["時系列記録", "4oは不十分にアライメント", "付録A", "GPT-4o서비스종료에항의하는사용자들",
                     "付録B", "GPT-5관련보도"],
-             "zh-Hans": ["我希望它快点死", "附录A", "GPT-4o서비스종료에항의하는사용자들",
+             "zh-Hans": ["时间线", "我希望它快点死", "附录A", "GPT-4o서비스종료에항의하는사용자들",
                          "附录B", "GPT-5관련보도"]}[lang]
     positions = [text.find(squash(h)) for h in heads]
     assert all(p >= 0 for p in positions), dict(zip(heads, positions))
@@ -97,7 +98,7 @@ def test_no_garbage_left(real_book, lang):
 
 
 def _norm_paragraph(md: str) -> str:
-    md = re.sub(r"\[\^(\d+)\]", "", md)             # note calls are compared without their numbers
+    md = re.sub(r"\[\^[\w-]+\]", "", md)           # note calls (1, ed-a1 …) are compared without their labels
     md = re.sub(r"^#+\s|\*\*|\\(?=[\[@])|<(https://[^>]+)>", lambda m: m.group(1) or "", md)
     md = re.sub(r"\[([^\]]+)\]\((https?://[^)]+)\)", r"\1", md)   # links show their text
     md = md.replace("`", "")                                     # inline code shows its text
@@ -161,7 +162,7 @@ def test_epub_language_notes_and_korean_appendices(real_book, lang):
     assert f"<dc:language>{lang}</dc:language>" in opf
     assert "<dc:title" in opf and "Keep4o" in opf and "Claude Opus 4.5" in opf
     assert len(re.findall(r'<section[^>]*lang="ko"', chapters)) == 2
-    assert chapters.count('epub:type="footnote"') == 2 + len(_citation_rows(f"{lang}/timeline.md"))
+    assert chapters.count('epub:type="footnote"') == _appendix_notes() + len(_citation_rows(f"{lang}/timeline.md"))
     assert 'epub:type="noteref"' in chapters
     assert "부록" not in nav or lang == "ko"
     assert ("付録A" if lang == "ja" else "附录A") in nav
@@ -201,6 +202,15 @@ def _citation_rows(chapter: str) -> list[tuple[str, str]]:
         rows = [(r["anchor"], r["citation"]) for r in csv.DictReader(fh, delimiter="\t") if r["chapter"] == chapter]
     text = (ROOT / "book" / chapter).read_text(encoding="utf-8")
     return sorted(rows, key=lambda r: text.index(r[0] + r[1]))
+
+
+def _appendix_notes() -> int:
+    """Notes of the Korean appendices: their own (author's and editor's notes) and their citations."""
+    count = 0
+    for chapter in ("ko/appendix-a.md", "ko/appendix-b.md"):
+        text = (ROOT / "book" / chapter).read_text(encoding="utf-8")
+        count += len(re.findall(r"(?m)^\[\^[\w-]+\]:", text)) + len(_citation_rows(chapter))
+    return count
 
 
 @pytest.mark.parametrize("lang", EDITIONS)

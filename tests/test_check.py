@@ -29,6 +29,8 @@ BAD = """# 見出し
 出典はこちら。[@no-such-key]
 
 모든 종속성(dependencies)과 잠재적 위험(dependencies)을 살펴보고, 그 버그(bugs)… 그 버그(bugs).
+
+媚び修正研究者が[[keep4o]]に語りかける。\\[[link]\\] も。
 """
 
 
@@ -49,7 +51,67 @@ def test_lint_rules_find_each_problem_with_its_line(mini_chapter):
     assert ("L006", 20) in found                 # unknown citation key
     assert ("L007", 22) in found                 # same gloss after two different terms
     assert sum(1 for code, _ in found if code == "L007") == 1     # 버그(bugs) twice is fine
+    assert ("L008", 24) in found                 # wiki-link brackets, plain or escaped
+    assert len([f for f in lint_chapter(bad, bib) if f.code == "L008"]) == 2
     assert all(str(f).startswith("ja/bad.md:") for f in lint_chapter(bad, bib))
+
+
+@pytest.mark.parametrize("notice,flagged", [
+    ("Translated from the Japanese timeline (book/ja/timeline.md, from seed 001).", True),
+    ("이 장은 일본어 타임라인(시드 001 기반)을 번역한 것이다.", True),
+    ("Traduit de timeline.md.", True),
+    ("Translated from the Japanese edition and compared with the Chinese. Quotations are translated, "
+     "except where the English original is given.", False),
+    ("تُرجم هذا الفصل عن الطبعة اليابانية وقوبل بالطبعة الصينية.", False),
+])
+def test_lint_translation_notice_is_written_for_a_reader(mini_chapter, notice, flagged):
+    book, chapter, bib = mini_chapter
+    meta = {**chapter.meta, "translation": notice}
+    found = [f for f in lint_chapter(dataclasses.replace(chapter, meta=meta), bib) if f.code == "L009"]
+    assert bool(found) == flagged, found
+
+
+@pytest.mark.parametrize("text,found", [
+    # a repeat whose terms share their head noun (로그): the old rule compared only that word
+    ("아주 좋은 커서 로그(Cursor logs)와 실험 로그(Cursor logs)를 가지고 있었지만", True),
+    ("추론 모델(reasoning models)과 복합 추론 모델(reasoning models)은 토큰을 씁니다", True),
+    # a variant of the gloss before, after a term with another head noun
+    ("오픈 소스 코드베이스(open source codebases)와 과학 데이터베이스(open source scientific codebases)에서", True),
+    ("이러한 끈기(tenacity judiciously applied)와 통합 능력(integration capability judiciously applied)이", True),
+    # right: the same term again, the same head noun with right glosses, a different head word
+    ("병목은 컴퓨트(compute)입니다. 많은 컴퓨트(compute)를 준다면, 그리고 컴퓨트(compute)가", False),
+    ("DNA 신경망(DNA neural nets)과 생체 모방 신경망(biomimetic neural nets)을 연구하면서", False),
+    ("샘플 효율성(sample efficiency) 및 데이터 효율성(data efficiency)에 대해", False),
+    ("에이전트형 코딩(agentic coding)과 AI 기반 연구(agentic research)를", False),
+    ("환경 및 시뮬레이션(simulation)과 상호작용하는 문제점은 시뮬레이션(simulation)을", False),
+])
+def test_lint_gloss_repeats_sharing_a_head_noun(mini_chapter, text, found):
+    book, chapter, bib = mini_chapter
+    tiny = dataclasses.replace(chapter, markdown=text, body_line=1, display="ko/tiny.md")
+    assert any(f.code == "L007" for f in lint_chapter(tiny, bib)) is found
+
+
+@pytest.mark.parametrize("lang,text,found", [
+    # German opens with „ and closes with “ (‚…‘ inside): balanced, not an unclosed “
+    ("de", "Er schrieb: „Ich hoffe, es stirbt bald.“ Sie sagte: „Das ist ‚Wärme ohne Selbst‘.“", False),
+    ("de-AT", "„Jeder Klick zählt.“", False),
+    ("de", "Er schrieb: „Ich hoffe, es stirbt bald. Dann nichts mehr.", True),
+    ("de", "Er schrieb: „Ich hoffe, es stirbt ‚bald.“", True),
+    ("de-CH", "«Jeder Klick zählt», sagte er, ‹leise›.", False),
+    # the same German marks in an English chapter: “ opens there, and is never closed
+    ("en", "He wrote: „I hope it dies soon.“", True),
+    ("en", "He wrote: “I hope it dies soon.” It’s not a rumour.", False),
+    # French, Italian, Spanish: guillemets, “ ” inside; the apostrophe is not a quotation mark
+    ("fr", "Il écrit : « J’espère qu’il mourra bientôt » – « “réceptacles” ».", False),
+    ("fr", "Il écrit : « J’espère qu’il mourra bientôt.", True),
+    ("it", "«Spero che muoia presto» – “recipienti”.", False),
+    ("es", "«Espero que muera pronto» —dijo—. «Los Borg.", True),
+    ("ar", "قال: «أتمنى أن يموت قريبًا».", False),
+])
+def test_lint_quotation_marks_follow_the_chapter_language(mini_chapter, lang, text, found):
+    book, chapter, bib = mini_chapter
+    tiny = dataclasses.replace(chapter, lang=lang, markdown=text, body_line=1, display=f"{lang}/tiny.md")
+    assert any(f.code == "L002" for f in lint_chapter(tiny, bib)) is found
 
 
 def test_real_book_lints_clean():
@@ -62,7 +124,8 @@ def test_real_book_lints_clean():
 def test_lint_finds_the_seed_garbage(mini_chapter):
     """The rules catch the defects the import fixed, in the seeds as received."""
     book, chapter, bib = mini_chapter
-    for seed, code, at_least in (("003_494978d81f2d8ffc.txt", "L001", 2), ("004_1fce86f5d6ac2653.txt", "L007", 15)):
+    for seed, code, at_least in (("003_494978d81f2d8ffc.txt", "L001", 2), ("004_1fce86f5d6ac2653.txt", "L007", 27),
+                                  ("001_523950dc969cc68e.txt", "L008", 2)):
         text = (ROOT / "book" / "sources" / seed).read_text(encoding="utf-8").replace("\n", "\n\n")
         raw = dataclasses.replace(chapter, markdown=text, body_line=1, display=seed)
         assert sum(1 for f in lint_chapter(raw, bib) if f.code == code) >= at_least

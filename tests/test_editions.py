@@ -62,9 +62,15 @@ def page_of(pages, needle):
 def test_arabic_lines_are_set_from_the_right(real_book):
     pdf = real_book / "keep4o-ar.pdf"
     pages = pdf_pages(pdf)
-    start = next(i for i, p in enumerate(pages) if i > 3 and "2024.05" in p)
+    start = next(i for i, p in enumerate(pages) if i > 3 and "2024.05" in p)   # title, notice, epigraph
+    # The epigraph is set from the right too: its lines end at the start (right) edge of its box,
+    # 8 mm in from the text's (styles/book.css, .epigraph margin-inline-start).
+    opener = body_lines(pdf, start)
+    edge = max(x1 for _, x1, _, _ in opener)
+    insets = [edge - x1 for _, x1, _, t in opener if re.search("[\u0600-\u06ff]", t)]
+    assert sum(1 for d in insets if abs(d - 8 * 72 / 25.4) < 3) >= 2, [round(d) for d in insets]
     checked = 0
-    for index in (start, start + 1, start + 2):
+    for index in (start + 1, start + 2, start + 3):
         lines = body_lines(pdf, index)
         right = max(x1 for _, x1, _, _ in lines)
         left = min(x0 for x0, _, _, _ in lines)

@@ -97,15 +97,39 @@ def front_matter(fields: dict[str, str]) -> str:
     return "\n".join(out) + "\n\n"
 
 
-def blocks_to_markdown(seed: Seed) -> str:
-    """Blank-line separated seeds: keep the blocks, wrap `→` callouts in a callout div."""
+def blocks_to_markdown(seed: Seed, epigraph: tuple[int, str] | None = None) -> str:
+    """Blank-line separated seeds: keep the blocks, wrap `→` callouts in a callout div.
+
+    `epigraph` = (seed line, short title): that line is set as an epigraph under `# short title`.
+    """
     out: list[str] = []
-    for _, line in seed.kept():
-        if line.startswith("→ "):
+    for n, line in seed.kept():
+        if epigraph and n == epigraph[0]:
+            out.append(f"# {epigraph[1]}")
+            out.append("::: epigraph\n" + line + "\n:::")
+        elif line.startswith("→ "):
             out.append("::: callout\n" + line + "\n:::")
         elif line.strip():
             out.append(line)
     return "\n\n".join(out) + "\n"
+
+
+EPIGRAPH_WHY = ("as the chapter title, the opening {what} made a multi-line contents entry and running head "
+                "(issue 13): the chapter gets a short title and the quotation is set as an epigraph under it; "
+                "its words are unchanged")
+
+
+def title_to_epigraph(seed: Seed, short_title: str, what: str) -> tuple[int, str]:
+    """Make the seed's level-1 heading the chapter's epigraph, under a short heading of its own."""
+    n = next(n for n, s in seed.kept() if s.startswith("# "))
+    seed.lines[n] = seed.lines[n][2:]
+    seed.log(n, f"the level-1 heading became an epigraph (`::: epigraph`) under the new heading `# {short_title}`",
+             EPIGRAPH_WHY.format(what=what))
+    return n, short_title
+
+
+WIKI_BRACKETS = ("wiki-link brackets left by the text's extraction (they printed as `[[keep4o]]`); "
+                 "plain `keep4o`, nothing added")
 
 
 def callout_log(seed: Seed) -> None:
@@ -121,10 +145,13 @@ def import_001(seed: Seed) -> str:
     seed.drop(letter, "link to `letter/JA.md`, a repository file not in the book; the manifest names a letter chapter when its author supplies one, and the build reports it missing until then")
     seed.drop(letter + 2, "second rule left around the removed letter link (two rules in a row)")
     seed.fix("([@Raw_0xDEADBEEF]", "([\\@Raw_0xDEADBEEF]", AT_ESCAPE)
+    seed.fix("が[[keep4o]]に直接", "がkeep4oに直接", WIKI_BRACKETS)
+    seed.fix("何十もの[[keep4o]]の投稿", "何十ものkeep4oの投稿", WIKI_BRACKETS)
+    epigraph = title_to_epigraph(seed, "時系列記録", "three-sentence quotation")
     callout_log(seed)
     fm = front_matter({"lang": "ja", "short_title": "時系列記録", "source": f"sources/{SEED_001}",
                        "source_sha256": seed.sha256})
-    return fm + blocks_to_markdown(seed)
+    return fm + blocks_to_markdown(seed, epigraph)
 
 
 def import_002(seed: Seed) -> str:
@@ -134,10 +161,13 @@ def import_002(seed: Seed) -> str:
              "metadata, not chapter text: moved to book/book.yaml (`authors`, `date`, `links`)")
     seed.fix('2024.09——"记忆”功能', '2024.09——"记忆"功能',
              "mixed quotation marks (straight opening, curly closing) made a straight pair like the rest of the text")
+    epigraph = title_to_epigraph(seed, "时间线", "quotation with the timeline's title")
+    seed.log(epigraph[0], "`short_title` (running heads) `GPT-4o事件全记录` → `时间线`",
+             "the same short title as the new heading, as in every edition")
     callout_log(seed)
-    fm = front_matter({"lang": "zh-Hans", "short_title": "GPT-4o事件全记录", "source": f"sources/{SEED_002}",
+    fm = front_matter({"lang": "zh-Hans", "short_title": "时间线", "source": f"sources/{SEED_002}",
                        "source_sha256": seed.sha256})
-    return fm + blocks_to_markdown(seed)
+    return fm + blocks_to_markdown(seed, epigraph)
 
 
 TITLE_003 = "GPT-4o 서비스 종료에 항의하는 사용자들"
@@ -160,17 +190,46 @@ def import_003(seed: Seed) -> str:
              "text-extraction garbage `tron` (probably from 'stronger'); the word it stood for is not certain, so it is dropped")
     seed.drop(seed.find("trac 아닙니다"), "stray fragment of a lost quotation (`trac 아닙니다 .\" 라고 알트먼은 말했다.`): the quoted words cannot be recovered")
     seed.drop(seed.find("프리미엄 암호화폐"), "advertisement appended by the source site (premium crypto-trading community), not part of the report")
-    seed.log(seed.find("AI 기업 4o에게"), "left as received: `AI 기업 4o에게` and `4o는 … 소송에 직면해 있습니다` (the company, not the model, is meant)",
-             "not extraction garbage; the intended wording is not certain. For the author to review")
+    seed.fix("오픈아이(OpenAI)는", "오픈AI(OpenAI)는", "garbled company name (OpenAI), the same garble as the `오픈아이언`/`오픈아이얼` spots; certain from the gloss")
+    seed.fix("샘 알트만에게", "샘 알트먼에게",
+             "one spelling per name in the appendix: the seed writes 알트먼 (lines 3 and 16) and once 알트만 (line 6)")
+    seed.fix('올라오고 있습니다."라고 말했습니다.', '올라오고 있습니다."라고 말했습니다.[^ed-a1]',
+             "editor's note: the seed gives this quotation without its speaker (lost in extraction); the speaker is not guessed")
+    seed.fix("AI 기업 4o에게", "AI 기업 4o에게[^ed-a2]",
+             "editor's note: the words are kept as received (`AI 기업 4o`, `4o는 … 소송에 직면해 있습니다`); "
+             "the note tells the reader that the seed says so, and what the seed says of GPT-4o elsewhere")
     seed.log(1, f"added the heading `{TITLE_003}`", "the report has no title; editorial heading for the appendix, for the author to review")
     fm = front_matter({"lang": "ko", "short_title": "GPT-4o 서비스 종료 항의", "source": f"sources/{SEED_003}",
                        "source_sha256": seed.sha256})
     paras = [s for _, s in seed.kept() if s.strip()]
-    return fm + f"# {TITLE_003}\n\n" + "\n\n".join(paras) + "\n"
+    return fm + f"# {TITLE_003}\n\n" + "\n\n".join(paras) + "\n" + editor_notes(EDITOR_NOTES_003)
 
 
-# Heading level of each bold line of 004 (line number → level).
-HEADINGS_004 = {1: 1, 5: 2, 8: 2, 10: 3, 12: 3, 14: 3, 18: 2, 21: 3, 22: 2, 25: 3, 47: 3, 74: 3}
+# Editors' notes (footnotes in Korean, the appendices' language), by footnote label. They say only
+# what the seed says; labels are unique across the book (every edition's EPUB is one document).
+EDITOR_NOTES_003 = {
+    "ed-a1": "편집자 주: 원문에는 이 말을 한 사람이 빠져 있습니다. 원문만으로는 누구의 말인지 알 수 없어 그대로 옮겼습니다.",
+    "ed-a2": "편집자 주: 원문 그대로 옮겼습니다. 원문은 여기서 4o를 ‘AI 기업’이라 하고, 다음 문장에서 4o가 "
+             "8건의 소송에 직면해 있다고 씁니다. 같은 글의 앞부분은 GPT-4o를 OpenAI가 2024년 5월에 출시한 모델로 소개합니다.",
+}
+EDITOR_NOTES_004 = {
+    "ed-b1": "편집자 주: 원문에는 이 제목 아래에 본문이 없습니다.",
+    "ed-b2": "편집자 주: ‘Koding’은 원문 표기 그대로입니다.",
+}
+
+
+def editor_notes(notes: dict[str, str]) -> str:
+    return "".join(f"\n[^{label}]: {text}\n" for label, text in notes.items())
+
+
+# Heading level of each bold line of 004 (line number → level). The newsletter (1–19) has three
+# factors, the second with three sub-sections; then two podcast sections (21, 22) at the factors'
+# level; the Latent Space episode has Show Notes, Timestamps and Transcript (level 3), and the
+# transcript's 27 bold section titles (75–223, those of the Timestamps list) are level 4.
+TRANSCRIPT_SECTIONS_004 = (75, 80, 84, 88, 92, 98, 105, 114, 119, 123, 132, 135, 142, 146, 154, 160,
+                           164, 171, 181, 185, 189, 196, 203, 207, 212, 216, 223)
+HEADINGS_004 = {1: 1, 5: 2, 8: 2, 10: 3, 12: 3, 14: 3, 18: 2, 21: 2, 22: 2, 25: 3, 47: 3, 74: 3,
+                **{n: 4 for n in TRANSCRIPT_SECTIONS_004}}
 LIST_SECTIONS_004 = (25, 47)  # Show Notes, Timestamps: one entry a line
 
 
@@ -205,7 +264,14 @@ def import_004(seed: Seed) -> str:
                 raise SystemExit(f"{SEED_004}:{line}: snippet {snippet!r} not found (occurrence {occ})")
         seed.lines[line] = cur[:idx] + fixed + cur[idx + len(snippet):]
         seed.log(line, f"`{snippet}` → `{fixed}`",
-                 f"wrong gloss: `{wrong}` repeats the gloss of the preceding `{row['preceding_term_with_gloss']}`")
+                 row["why"] or f"wrong gloss: `{wrong}` repeats the gloss of the preceding `{row['preceding_term_with_gloss']}`")
+    kept = seed.find("AI 기반 연구(agentic research)")
+    seed.log(kept, "left as received: `AI 기반 연구(agentic research)` after `에이전트형 코딩(agentic coding)`",
+             "not a repeated gloss: its own head word (research), and the sentence defines it as the work of "
+             "research agents (`연구 에이전트`), which `agentic research` names")
+    seed.fix("코딩(Koding)과", "코딩(Koding)[^ed-b2]과",
+             "editor's note: `Koding` is not a repeated gloss (no preceding term has it); the seed's own spelling, "
+             "kept and marked as such for the reader")
     seed.fix("@codex 코드 리뷰 봇", "\\@codex 코드 리뷰 봇", AT_ESCAPE)
     for url in ("https://x.com/swyx/status/1967651870018838765/photo/1",
                 "https://x.com/camsoft2000/status/1964787205571772511?s=46"):
@@ -220,13 +286,21 @@ def import_004(seed: Seed) -> str:
         if n in HEADINGS_004:
             m = re.fullmatch(r"\*\*(.+)\*\*", line)
             assert m, (n, line)
-            out.append("#" * HEADINGS_004[n] + " " + m.group(1))
+            out.append("#" * HEADINGS_004[n] + " " + m.group(1) + ("[^ed-b1]" if n == 21 else ""))
             in_list = n in LIST_SECTIONS_004
             continue
         text = escape_brackets(line)
         out.append(("- " if in_list else "") + text)
     for n in HEADINGS_004:
-        seed.log(n, f"bold line made a level-{HEADINGS_004[n]} heading", "bold lines act as section headings")
+        if n in TRANSCRIPT_SECTIONS_004:
+            why = "bold section title of the transcript: a heading, so that it reaches the EPUB navigation and the PDF outline"
+        elif n == 21:
+            why = ("bold line acts as a section heading; level 2 like the heading that follows it "
+                   "(it was level 3, an empty sub-section followed by a level-2 heading)")
+        else:
+            why = "bold lines act as section headings"
+        seed.log(n, f"bold line made a level-{HEADINGS_004[n]} heading", why)
+    seed.log(21, "editor's note on the heading: the seed has no text under it", "the section is empty in the seed; nothing is guessed")
     seed.log(26, "one-per-line entries under Show Notes and Timestamps made list items", "structure; text unchanged")
     body = ""
     prev_list = False
@@ -235,7 +309,7 @@ def import_004(seed: Seed) -> str:
         body += ("\n" if (is_item and prev_list) else "\n\n") + block
         prev_list = is_item
     body = body.strip() + "\n"
-    body += f"\n[^1]: {notes['1']}\n\n[^2]: {notes['2']}\n"
+    body += f"\n[^1]: {notes['1']}\n\n[^2]: {notes['2']}\n" + editor_notes(EDITOR_NOTES_004)
     fm = front_matter({"lang": "ko", "short_title": "GPT-5-코덱스", "source": f"sources/{SEED_004}",
                        "source_sha256": seed.sha256})
     return fm + body
@@ -243,7 +317,7 @@ def import_004(seed: Seed) -> str:
 
 def escape_brackets(line: str) -> str:
     """Keep literal `[00:00:04]` and the like from being read as Markdown links."""
-    return re.sub(r"\[(?!\^\d\])", r"\\[", line)
+    return re.sub(r"\[(?!\^[\w-]+\])", r"\\[", line)
 
 
 OUTPUTS = [
@@ -297,7 +371,18 @@ def edited_paragraphs(sources: Path = SOURCES) -> dict[str, list[str]]:
             for dest, seed, _ in import_seeds(sources)}
 
 
-def changelog(changes: list[Change], hashes: dict[str, str]) -> str:
+HAND_EDITS = "## Hand edits"
+
+
+def hand_edits(path: Path = BOOK / "CHANGES.md") -> str:
+    """The "Hand edits" section of the current change log (written by hand, kept by the import)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    _, found, rest = text.partition("\n" + HAND_EDITS + "\n")
+    return rest.strip("\n") if found and rest.strip() else "None yet."
+
+
+def changelog(changes: list[Change], hashes: dict[str, str], hand: str | None = None) -> str:
+    """The change log: the import's edits, seed by seed, then the hand edits (`hand`, default: kept)."""
     out = [
         "# Change log of the book's text",
         "",
@@ -320,7 +405,7 @@ def changelog(changes: list[Change], hashes: dict[str, str]) -> str:
             out += ["", f"## {c.seed}", "", "| line | change | reason |", "|---|---|---|"]
         what, why = (x.replace("|", "\\|") for x in (c.what, c.why))
         out.append(f"| {c.line} | {what} | {why} |")
-    out += ["", "## Hand edits", "", "None yet.", ""]
+    out += ["", HAND_EDITS, "", hand if hand is not None else hand_edits(), ""]
     return "\n".join(out)
 
 
