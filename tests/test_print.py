@@ -180,7 +180,7 @@ BAD_PRINT = [
     ("print:\n  bleed: 3 mm\n", "print.bleed must be a length", 2),
     ("print:\n  bleed: 40mm\n", "print.bleed 40mm is out of range", 2),
     ("print:\n  paper_thickness: 0.1\n", "print.paper_thickness must be a length", 2),
-    ("print:\n  signature: 0\n", "print.signature must be a whole number of pages, 1 or more", 2),
+    ("print:\n  signature: 0\n", "print.signature must be a whole number of pages from 1 to", 2),
     ("print:\n  signature: sixteen\n", "print.signature must be a number, not a string", 2),
     ("print:\n  signature: true\n", "print.signature must be a whole number", 2),
     ("print:\n  marks: crops\n", "unknown print.marks 'crops' (did you mean 'crop'?", 2),
