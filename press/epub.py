@@ -1,6 +1,7 @@
 """Stage 4b: the edition's chapters → EPUB 3 with pandoc (through pypandoc)."""
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import zipfile
@@ -11,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from .citations import Citeproc
-from .html import chapter_labels, chapter_notice, run_pandoc
-from .languages import LANGUAGES
+from .html import chapter_labels, chapter_notice, language_css, run_pandoc, spacing_args
+from .languages import UnknownLanguage, language
 from .manifest import Book, Edition
 from .sources import Chapter
 
@@ -38,12 +39,12 @@ def _heading(chapter: Chapter, edition: Edition, label: str | None) -> str:
         attrs = (attrs + f" lang={chapter.lang}").strip()
     if label:
         text = f"[{label}]{{.chapter-label lang={edition.lang}}} {text}"
-    if chapter.lang != edition.lang and LANGUAGES[chapter.lang].dir != edition.dir and "dir=" not in attrs:
-        attrs += f" dir={LANGUAGES[chapter.lang].dir}"
+    if chapter.lang != edition.lang and language(chapter.lang).dir != edition.dir and "dir=" not in attrs:
+        attrs += f" dir={language(chapter.lang).dir}"
     lines[i] = f"# {text}" + (f" {{{attrs.strip()}}}" if attrs else "")
     notice, notice_lang = chapter_notice(edition, chapter)
     if notice:
-        lines[i] += (f"\n\n::: {{.chapter-notice lang={notice_lang} dir={LANGUAGES[notice_lang].dir}}}\n"
+        lines[i] += (f"\n\n::: {{.chapter-notice lang={notice_lang} dir={language(notice_lang).dir}}}\n"
                      f"{notice}\n:::\n")
     return "\n".join(lines)
 
@@ -56,7 +57,7 @@ def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter], cite
         "lang": edition.lang,
         "dir": edition.dir,
         "identifier": [{"scheme": "URN", "text": book_identifier(book, edition)}],
-        "toc-title": edition.language.strings["contents"],
+        "toc-title": edition.strings["contents"],
         # schema.org accessibility metadata (pandoc writes it into the package document)
         "accessModes": ["textual"],
         "accessModeSufficient": ["textual"],
@@ -74,7 +75,7 @@ def edition_markdown(book: Book, edition: Edition, chapters: list[Chapter], cite
     for ch, label in zip(chapters, chapter_labels(edition, chapters)):
         parts.append(_heading(ch, edition, label))
     if cite and cite.cited:
-        parts.append(f"# {edition.language.strings['bibliography']}\n\n::: {{#refs}}\n:::\n")
+        parts.append(f"# {edition.strings['bibliography']}\n\n::: {{#refs}}\n:::\n")
     return "\n\n".join(parts)
 
 
@@ -93,7 +94,8 @@ def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path,
         text = run_pandoc(text, "json", shown, cite.args(edition.locale, bibliography_section=True))
         fmt = "json"
     args = ["--toc", "--toc-depth=1", "--split-level=1", f"--css={css}", "--epub-title-page=true",
-            f"--metadata=lang={edition.lang}"]
+            f"--metadata=lang={edition.lang}",
+            *spacing_args([edition.lang, *(ch.lang for ch in chapters)], edition.lang)]
     run_pandoc(text, "epub3", shown, args, outputfile=str(target), fmt=fmt)
     finish_epub(target, edition, chapters)
 
@@ -106,6 +108,7 @@ def finish_epub(epub: Path, edition: Edition, chapters: list[Chapter]) -> None:
 
     - every footnote numbered, with a link back to its call (pandoc's notes only link forward);
     - `dir="rtl"` on every document of a right-to-left edition (its template has no `dir`);
+    - the book's `title_note` on the title page (pandoc's title page has no place for it);
     - fonts: reading systems do not have ours, so the faces the text needs are embedded,
       subset to the characters each one renders (see fonts.py), with @font-face rules.
 
@@ -122,6 +125,9 @@ def finish_epub(epub: Path, edition: Edition, chapters: list[Chapter]) -> None:
                               f'role="doc-backlink">{m.group(2)}</a>. ', data.decode("utf-8"))
             if edition.dir == "rtl":
                 text = re.sub(r"<html (?![^>]*\bdir=)", '<html dir="rtl" ', text, count=1)
+            if info.filename.endswith("title_page.xhtml") and edition.strings.get("title_note"):
+                note = html.escape(edition.strings["title_note"])
+                text = text.replace("</section>", f'  <p class="title-note">{note}</p>\n</section>', 1)
             members[i] = (info, text.encode("utf-8"))
             _collect_text(ET.fromstring(members[i][1]), edition.lang, texts)
     fonts_dir = epub.parent / (epub.name + ".fonts")
@@ -162,13 +168,14 @@ def _collect_text(element: ET.Element, lang: str, out: dict[str, list[str]]) -> 
 
 
 def _stack_language(tag: str, edition: Edition) -> str:
-    """The press language whose fonts a lang="" value gets (ja-JP → ja; zh → the edition's zh)."""
-    if tag in LANGUAGES:
-        return tag
+    """The language whose fonts a lang="" value gets (ja-JP → ja; zh → the edition's zh)."""
     primary = tag.split("-")[0].lower()
-    if primary == edition.lang.split("-")[0]:
+    if tag == edition.lang or primary == edition.lang.split("-")[0]:
         return edition.lang
-    return next((t for t in LANGUAGES if t.split("-")[0] == primary), edition.lang)
+    try:
+        return language(tag).tag
+    except UnknownLanguage:
+        return edition.lang
 
 
 def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Chapter], work: Path):
@@ -187,7 +194,7 @@ def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Cha
         lang = _stack_language(tag, edition)
         by_lang[lang] = by_lang.get(lang, "") + "".join(parts)
     for lang in sorted(by_lang):
-        serif = edition.serif if lang == edition.lang else LANGUAGES[lang].serif
+        serif = edition.serif if lang == edition.lang else language(lang).serif
         stacks[lang] = body_stack(serif)
     for lang, text in sorted(by_lang.items()):
         for char in uncovered(text, stacks[lang]):
@@ -200,7 +207,7 @@ def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Cha
                 stacks[lang].append(face)
     needs = plan((stacks[lang], text) for lang, text in sorted(by_lang.items()))
     embedded = subset_for_epub(needs, work)
-    rules = [font_face_css(embedded)]
+    rules = [font_face_css(embedded), language_css(list(stacks))]
     for lang, faces in sorted(stacks.items()):
         families = ", ".join(f'"{f}"' for f in dict.fromkeys(face.family for face in faces))
         rules.append(f":lang({lang}) {{ font-family: {families}, serif; }}")

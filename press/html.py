@@ -13,9 +13,10 @@ import pypandoc
 
 from .citations import Citeproc, find_citations
 from .errors import BuildError
-from .languages import LANGUAGES
+from .languages import language
 from .manifest import Book, Edition
 from .sources import Chapter
+from .strings import language_notice
 
 PACKAGE = Path(__file__).resolve().parent
 FILTERS = PACKAGE / "filters"
@@ -43,11 +44,12 @@ class RenderedChapter:
 def chapter_notice(edition: Edition, chapter: Chapter) -> tuple[str | None, str]:
     """The line printed under a chapter's title, and its language.
 
-    A chapter in another language than the edition says so in the edition's language; a
-    translation says it is one, in its own language.
+    A chapter in another language than the edition says so in the edition's language (the
+    book's `language_notice`); a translation says it is one, in its own language.
     """
-    if chapter.lang != edition.lang and chapter.lang == "ko" and edition.language.strings["in_korean"]:
-        return edition.language.strings["in_korean"], edition.lang
+    notice = language_notice(edition.strings, chapter.lang) if chapter.lang != edition.lang else None
+    if notice:
+        return notice, edition.lang
     if chapter.meta.get("translation"):
         return chapter.meta["translation"], chapter.lang
     return None, edition.lang
@@ -69,8 +71,8 @@ def run_pandoc(text: str, to: str, display: str, args: list[str], outputfile: st
         raise BuildError(f"pandoc failed: {msg.strip()[:400]}", display) from None
 
 
-# Pandoc has no UI strings for some languages (zh-CN, hi-IN …); the press supplies its own in
-# languages.py, so these warnings say nothing to the user.
+# Pandoc has no UI strings for some languages; the press takes its strings from the edition
+# (pandoc's files, then the book's strings.yaml) and warns once itself, so these say nothing new.
 _HARMLESS = re.compile(r"Could not load translations|data file translations/|has no translation defined")
 
 
@@ -96,9 +98,10 @@ def pandoc_warnings():
 
 
 def pandoc_html(markdown: str, display: str, id_prefix: str, inline_notes: bool,
-                cite_args: list[str] | None = None) -> str:
+                cite_args: list[str] | None = None, lang: str | None = None) -> str:
     """Convert one chapter's Markdown to an HTML fragment (citations resolved when cite_args)."""
-    args = ["--wrap=none", f"--id-prefix={id_prefix}", *(cite_args or [])]
+    args = ["--wrap=none", f"--id-prefix={id_prefix}", *(cite_args or []),
+            *(spacing_args([lang], lang) if lang else [])]
     if inline_notes:
         args.append(f"--lua-filter={FILTERS / 'inline_notes.lua'}")
     return run_pandoc(markdown, "html5", display, args)
@@ -110,19 +113,19 @@ def _plain(fragment: str) -> str:
 
 def appendix_label(edition: Edition, index: int) -> str:
     """付録A, 附录B, الملحق أ …: the label of the index-th appendix, in the edition's language."""
-    letters = edition.language.strings.get("appendix_letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    return edition.language.strings["appendix"].format(letter=letters[index])
+    letters = edition.strings["appendix_letters"]
+    return edition.strings["appendix"].format(letter=letters[index])
 
 
 def chapter_locale(edition: Edition, chapter: Chapter) -> str:
     """Citation locale of a chapter: the edition's, or that of the chapter's own language."""
-    return edition.locale if chapter.lang == edition.lang else LANGUAGES[chapter.lang].locale
+    return edition.locale if chapter.lang == edition.lang else language(chapter.lang).locale
 
 
 def bibliography_markdown(edition: Edition, cite: Citeproc) -> str:
     """The closing bibliography chapter: every source the edition cites, in the style's order."""
     nocite = ", ".join(f"@{k}" for k in cite.cited)
-    return (f"---\nnocite: |\n  {nocite}\n---\n\n# {edition.language.strings['bibliography']}\n\n"
+    return (f"---\nnocite: |\n  {nocite}\n---\n\n# {edition.strings['bibliography']}\n\n"
             "::: {#refs}\n:::\n")
 
 
@@ -136,13 +139,14 @@ def chapter_labels(edition: Edition, chapters: list[Chapter]) -> list[str | None
 
 
 def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> list[RenderedChapter]:
-    strings = edition.language.strings
+    strings = edition.strings
     out = []
     for i, (ch, label) in enumerate(zip(chapters, chapter_labels(edition, chapters)), start=1):
         cid = f"ch{i}"
         # citeproc costs 0.1-0.3 s a call: only for chapters that cite something
         cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
-        body = pandoc_html(ch.markdown, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args)
+        body = pandoc_html(ch.markdown, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args,
+                           lang=ch.lang)
         m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
         title = _plain(m.group(1)) if m else ch.display
         running = ch.short_title or title
@@ -150,23 +154,24 @@ def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | 
             running = f"{label} {running}"
         notice, notice_lang = chapter_notice(edition, ch)
         if notice:
-            note_dir = LANGUAGES[notice_lang].dir
+            note_dir = language(notice_lang).dir
             body = body.replace("</h1>", f'</h1>\n<p class="chapter-notice" lang="{notice_lang}" dir="{note_dir}">'
                                 f"{htmllib.escape(notice)}</p>", 1)
-        out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body, LANGUAGES[ch.lang].dir))
+        out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body, language(ch.lang).dir))
     if cite and cite.cited:
         body = pandoc_html(bibliography_markdown(edition, cite), "bibliography", "bib-", inline_notes=False,
-                           cite_args=cite.args(edition.locale, bibliography_section=True))
+                           cite_args=cite.args(edition.locale, bibliography_section=True), lang=edition.lang)
         title = strings["bibliography"]
         out.append(RenderedChapter("bibliography", "bibliography", edition.lang, None, title, title, body,
                                    edition.dir))
     return out
 
 
-def font_css(edition: Edition) -> str:
-    """Font stacks per language: every lang="" gets its own CJK/Arabic/Devanagari faces."""
+def font_css(edition: Edition, langs: list[str]) -> str:
+    """Font stacks per language: every lang="" the document uses gets its script's faces."""
     rules = []
-    for tag, lang in sorted(LANGUAGES.items()):
+    for tag in sorted({edition.lang, *langs}):
+        lang = language(tag)
         serif, sans = lang.serif, lang.sans
         if tag == edition.lang:
             serif, sans = edition.serif, edition.sans
@@ -176,9 +181,31 @@ def font_css(edition: Edition) -> str:
     return "\n".join(rules)
 
 
+def language_css(langs: list[str]) -> str:
+    """The languages' conventions in CSS: hyphenation where pyphen has a dictionary (WeasyPrint
+    and reading systems hyphenate by the element's lang), never inside code or addresses."""
+    rules = []
+    for tag in sorted(set(langs)):
+        if language(tag).hyphenate:
+            rules.append(f":lang({tag}) {{ hyphens: auto; }} "
+                         f":lang({tag}) :is(code, pre, a, h1, h2, h3, h4) {{ hyphens: manual; }}")
+    return "\n".join(rules)
+
+
+def spacing_args(langs: list[str], doc_lang: str) -> list[str]:
+    """pandoc arguments for French spacing (french_spacing.lua), if any of the languages uses it."""
+    spaced = sorted({t.split("-")[0] for t in langs if language(t).french_spacing})
+    if not spaced:
+        return []
+    return [f"--lua-filter={FILTERS / 'french_spacing.lua'}", f"--metadata=french-spacing={','.join(spaced)}",
+            f"--metadata=spacing-lang={doc_lang}"]
+
+
 def render_book_html(book: Book, edition: Edition, chapters: list[RenderedChapter]) -> str:
     """The whole edition as one HTML document for WeasyPrint."""
     template = _env.get_template("book.html.j2")
-    return template.render(book=book, edition=edition, strings=edition.language.strings,
-                           language=edition.language, chapters=chapters, font_css=font_css(edition),
+    langs = [edition.lang, *(ch.lang for ch in chapters)]
+    return template.render(book=book, edition=edition, strings=edition.strings,
+                           language=edition.language, chapters=chapters,
+                           font_css=font_css(edition, langs) + "\n" + language_css(langs),
                            page_css=f"@page {{ size: {book.page_width} {book.page_height}; }}")
