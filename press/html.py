@@ -183,12 +183,17 @@ def font_css(edition: Edition, langs: list[str]) -> str:
 
 def language_css(langs: list[str]) -> str:
     """The languages' conventions in CSS: hyphenation where pyphen has a dictionary (WeasyPrint
-    and reading systems hyphenate by the element's lang), never inside code or addresses."""
+    and reading systems hyphenate by the element's lang), never inside code or addresses; no
+    justification in scripts written without spaces between words."""
     rules = []
     for tag in sorted(set(langs)):
         if language(tag).hyphenate:
             rules.append(f":lang({tag}) {{ hyphens: auto; }} "
                          f":lang({tag}) :is(code, pre, a, h1, h2, h3, h4) {{ hyphens: manual; }}")
+        if language(tag).unspaced:
+            # Pango justifies by stretching spaces: in Thai (spaces between sentences only) or
+            # Han text that makes gaps, so its paragraphs are set flush to the start edge.
+            rules.append(f".chapter :is(p, li):lang({tag}) {{ text-align: start; }}")
     return "\n".join(rules)
 
 
