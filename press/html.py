@@ -167,7 +167,7 @@ def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | 
     return out
 
 
-def font_css(edition: Edition, langs: list[str]) -> str:
+def font_css(edition: Edition, langs: list[str] | tuple[str, ...] = ()) -> str:
     """Font stacks per language: every lang="" the document uses gets its script's faces."""
     rules = []
     for tag in sorted({edition.lang, *langs}):

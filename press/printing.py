@@ -52,7 +52,7 @@ PRINT_CSS = STYLES / "print.css"
 COVER_CSS = STYLES / "cover.css"
 MIN_SPINE_TEXT_MM = 6.0
 PX_PER_MM = 96 / 25.4          # CSS pixels, the unit of WeasyPrint's layout boxes
-UPRIGHT_SPINE = ("ja", "zh-Hans", "zh-Hant")   # vertical CJK: characters stay upright
+UPRIGHT_SPINE = ("Jpan", "Hans", "Hant")   # scripts set vertically on the spine, characters upright
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -198,7 +198,7 @@ def _spine_layout(edition: Edition, spine_mm: float, height_mm: float) -> dict:
     length = height_mm - 2 * 12.0                  # clear of the head and foot by 12 mm
     font_pt = min(11.0, spine_mm * 0.5 / 25.4 * 72)
     gap = 8.0                                      # mm between title and edition name
-    if edition.lang in UPRIGHT_SPINE:
+    if edition.language.script in UPRIGHT_SPINE:
         groups = [spine_runs(title), spine_runs(name)]
         turned = [r.text for g in groups for r in g if not r.upright]
         widths = dict(zip(turned, _measure(turned, edition, font_pt))) if turned else {}
