@@ -156,7 +156,6 @@ def _guess(tag: str) -> str | None:
     """The tag probably meant: the right case, an ISO 639-2 or deprecated code, a country code
     written for its language (jp, cn, kr), a language's name (English, français), or the bare
     language of a combination CLDR does not know (fr-JP → fr)."""
-    from babel import Locale
     from babel.core import get_global
 
     low = tag.lower()

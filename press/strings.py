@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import BuildError, BuildErrors
+from .errors import BuildErrors
 from .languages import Language, UnknownLanguage, default_strings, language
 from .schema import Checker, Key, ValueProblem, compose_yaml, plain, type_name
 
