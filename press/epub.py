@@ -1,6 +1,7 @@
 """Stage 4b: the edition's chapters → EPUB 3 with pandoc (through pypandoc)."""
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -10,10 +11,10 @@ import uuid
 from pathlib import Path
 
 from .citations import Citeproc
-from .html import (FILTERS, bibliography_blocks, chapter_labels, chapter_notice, document, meta_text, nocite,
-                   run_pandoc)
+from .html import (FILTERS, bibliography_blocks, chapter_labels, chapter_notice, document, language_css,
+                   meta_text, nocite, run_pandoc, spacing_args)
+from .languages import UnknownLanguage, language
 from .sanitize import inlines, prefix_ids
-from .languages import LANGUAGES
 from .manifest import Book, Edition
 from .sources import Chapter
 
@@ -35,14 +36,14 @@ def _chapter_blocks(chapter: Chapter, edition: Edition, label: str | None, index
     keys = dict(attr[2])
     if chapter.lang != edition.lang and "lang" not in keys:
         attr[2].append(["lang", chapter.lang])
-    if chapter.lang != edition.lang and LANGUAGES[chapter.lang].dir != edition.dir and "dir" not in keys:
-        attr[2].append(["dir", LANGUAGES[chapter.lang].dir])
+    if chapter.lang != edition.lang and language(chapter.lang).dir != edition.dir and "dir" not in keys:
+        attr[2].append(["dir", language(chapter.lang).dir])
     if label:
         span = {"t": "Span", "c": [["", ["chapter-label"], [["lang", edition.lang]]], inlines(label)]}
         head["c"][2] = [span, {"t": "Space"}, *head["c"][2]]
     notice, notice_lang = chapter_notice(edition, chapter)
     if notice:
-        note_attr = ["", ["chapter-notice"], [["lang", notice_lang], ["dir", LANGUAGES[notice_lang].dir]]]
+        note_attr = ["", ["chapter-notice"], [["lang", notice_lang], ["dir", language(notice_lang).dir]]]
         blocks.insert(i + 1, {"t": "Div", "c": [note_attr, [{"t": "Para", "c": inlines(notice)}]]})
     return blocks
 
@@ -61,7 +62,7 @@ def edition_document(book: Book, edition: Edition, chapters: list[Chapter], cite
         "identifier": {"t": "MetaList", "c": [{"t": "MetaMap", "c": {
             "scheme": {"t": "MetaString", "c": "URN"},
             "text": {"t": "MetaString", "c": book_identifier(book, edition)}}}]},
-        "toc-title": meta_text(edition.language.strings["contents"]),
+        "toc-title": meta_text(edition.strings["contents"]),
         # schema.org accessibility metadata (pandoc writes it into the package document)
         "accessModes": strings(["textual"]),
         "accessModeSufficient": strings(["textual"]),
@@ -112,7 +113,8 @@ def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path,
     # factors, podcast sections, Show Notes / Timestamps / Transcript, the transcript's sections),
     # as the PDF outline does (WeasyPrint bookmarks h1–h6); one file per chapter.
     args = ["--toc", f"--toc-depth={NAV_DEPTH}", "--split-level=1", "--epub-title-page=true",
-            f"--metadata=lang={edition.lang}", f"--lua-filter={FILTERS / 'media.lua'}"]
+            f"--metadata=lang={edition.lang}", f"--lua-filter={FILTERS / 'media.lua'}",
+            *spacing_args([edition.lang, *(ch.lang for ch in chapters)], edition.lang)]
     run_pandoc(text, "epub3", shown, args, outputfile=str(target))
     finish_epub(target, edition, chapters, css)
 
@@ -125,6 +127,7 @@ def finish_epub(epub: Path, edition: Edition, chapters: list[Chapter], css: Path
 
     - every footnote numbered, with a link back to its call (pandoc's notes only link forward);
     - `dir="rtl"` on every document of a right-to-left edition (its template has no `dir`);
+    - the book's `title_note` on the title page (pandoc's title page has no place for it);
     - fonts: reading systems do not have ours, so the faces the text needs are embedded,
       subset to the characters each one renders (see fonts.py), with @font-face rules;
     - the book's stylesheet in place of pandoc's default one (a sandboxed pandoc reads no CSS).
@@ -142,6 +145,9 @@ def finish_epub(epub: Path, edition: Edition, chapters: list[Chapter], css: Path
                               f'role="doc-backlink">{m.group(2)}</a>. ', data.decode("utf-8"))
             if edition.dir == "rtl":
                 text = re.sub(r"<html (?![^>]*\bdir=)", '<html dir="rtl" ', text, count=1)
+            if info.filename.endswith("title_page.xhtml") and edition.strings.get("title_note"):
+                note = html.escape(edition.strings["title_note"])
+                text = text.replace("</section>", f'  <p class="title-note">{note}</p>\n</section>', 1)
             members[i] = (info, text.encode("utf-8"))
             _collect_text(ET.fromstring(members[i][1]), edition.lang, texts)
     fonts_dir = epub.parent / (epub.name + ".fonts")
@@ -182,13 +188,14 @@ def _collect_text(element: ET.Element, lang: str, out: dict[str, list[str]]) -> 
 
 
 def _stack_language(tag: str, edition: Edition) -> str:
-    """The press language whose fonts a lang="" value gets (ja-JP → ja; zh → the edition's zh)."""
-    if tag in LANGUAGES:
-        return tag
+    """The language whose fonts a lang="" value gets (ja-JP → ja; zh → the edition's zh)."""
     primary = tag.split("-")[0].lower()
-    if primary == edition.lang.split("-")[0]:
+    if tag == edition.lang or primary == edition.lang.split("-")[0]:
         return edition.lang
-    return next((t for t in LANGUAGES if t.split("-")[0] == primary), edition.lang)
+    try:
+        return language(tag).tag
+    except UnknownLanguage:
+        return edition.lang
 
 
 def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Chapter], work: Path):
@@ -207,7 +214,7 @@ def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Cha
         lang = _stack_language(tag, edition)
         by_lang[lang] = by_lang.get(lang, "") + "".join(parts)
     for lang in sorted(by_lang):
-        serif = edition.serif if lang == edition.lang else LANGUAGES[lang].serif
+        serif = edition.serif if lang == edition.lang else language(lang).serif
         stacks[lang] = body_stack(serif)
     for lang, text in sorted(by_lang.items()):
         for char in uncovered(text, stacks[lang]):
@@ -220,7 +227,7 @@ def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Cha
                 stacks[lang].append(face)
     needs = plan((stacks[lang], text) for lang, text in sorted(by_lang.items()))
     embedded = subset_for_epub(needs, work)
-    rules = [font_face_css(embedded)]
+    rules = [font_face_css(embedded), language_css(list(stacks))]
     for lang, faces in sorted(stacks.items()):
         families = ", ".join(f'"{f}"' for f in dict.fromkeys(face.family for face in faces))
         rules.append(f":lang({lang}) {{ font-family: {families}, serif; }}")

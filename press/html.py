@@ -13,10 +13,11 @@ import jinja2
 
 from . import confine
 from .citations import Citeproc, find_citations
+from .languages import language
 from .sanitize import inlines
-from .languages import LANGUAGES
 from .manifest import Book, Edition
 from .sources import Chapter
+from .strings import language_notice
 
 PACKAGE = Path(__file__).resolve().parent
 API_VERSION = [1, 23, 1, 1]     # pandoc 3.x JSON
@@ -43,11 +44,12 @@ class RenderedChapter:
 def chapter_notice(edition: Edition, chapter: Chapter) -> tuple[str | None, str]:
     """The line printed under a chapter's title, and its language.
 
-    A chapter in another language than the edition says so in the edition's language; a
-    translation says it is one, in its own language.
+    A chapter in another language than the edition says so in the edition's language (the
+    book's `language_notice`); a translation says it is one, in its own language.
     """
-    if chapter.lang != edition.lang and chapter.lang == "ko" and edition.language.strings["in_korean"]:
-        return edition.language.strings["in_korean"], edition.lang
+    notice = language_notice(edition.strings, chapter.lang) if chapter.lang != edition.lang else None
+    if notice:
+        return notice, edition.lang
     if chapter.meta.get("translation"):
         return chapter.meta["translation"], chapter.lang
     return None, edition.lang
@@ -78,8 +80,8 @@ def meta_text(text: str) -> dict:
     return {"t": "MetaInlines", "c": inlines(text)}
 
 
-# Pandoc has no UI strings for some languages (zh-CN, hi-IN …); the press supplies its own in
-# languages.py, so these warnings say nothing to the user.
+# Pandoc has no UI strings for some languages; the press takes its strings from the edition
+# (pandoc's files, then the book's strings.yaml) and warns once itself, so these say nothing new.
 _HARMLESS = re.compile(r"Could not load translations|data file translations/|has no translation defined")
 
 
@@ -105,9 +107,10 @@ def pandoc_warnings():
 
 
 def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
-                cite_args: list[str] | None = None) -> str:
+                cite_args: list[str] | None = None, lang: str | None = None) -> str:
     """Convert one chapter's checked AST to an HTML fragment (citations resolved when cite_args)."""
-    args = ["--wrap=none", f"--id-prefix={id_prefix}", *(cite_args or [])]
+    args = ["--wrap=none", f"--id-prefix={id_prefix}", *(cite_args or []),
+            *(spacing_args([lang], lang) if lang else [])]
     if inline_notes:
         args.append(f"--lua-filter={FILTERS / 'inline_notes.lua'}")
     return run_pandoc(ast, "html5", display, args)
@@ -118,22 +121,22 @@ def _plain(fragment: str) -> str:
 
 
 def appendix_letters(edition: Edition) -> str:
-    return edition.language.strings.get("appendix_letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return edition.strings["appendix_letters"]
 
 
 def appendix_label(edition: Edition, index: int) -> str:
     """付録A, 附录B, الملحق أ …: the label of the index-th appendix, in the edition's language."""
-    return edition.language.strings["appendix"].format(letter=appendix_letters(edition)[index])
+    return edition.strings["appendix"].format(letter=appendix_letters(edition)[index])
 
 
 def chapter_locale(edition: Edition, chapter: Chapter) -> str:
     """Citation locale of a chapter: the edition's, or that of the chapter's own language."""
-    return edition.locale if chapter.lang == edition.lang else LANGUAGES[chapter.lang].locale
+    return edition.locale if chapter.lang == edition.lang else language(chapter.lang).locale
 
 
 def bibliography_blocks(edition: Edition) -> list:
     """The closing bibliography chapter: its title, and the div citeproc fills."""
-    title = edition.language.strings["bibliography"]
+    title = edition.strings["bibliography"]
     return [{"t": "Header", "c": [1, ["bibliography", [], []], inlines(title)]},
             {"t": "Div", "c": [["refs", [], []], []]}]
 
@@ -155,13 +158,14 @@ def chapter_labels(edition: Edition, chapters: list[Chapter]) -> list[str | None
 
 
 def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> list[RenderedChapter]:
-    strings = edition.language.strings
+    strings = edition.strings
     out = []
     for i, (ch, label) in enumerate(zip(chapters, chapter_labels(edition, chapters)), start=1):
         cid = f"ch{i}"
         # citeproc costs 0.1-0.3 s a call: only for chapters that cite something
         cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
-        body = pandoc_html(ch.ast, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args)
+        body = pandoc_html(ch.ast, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args,
+                           lang=ch.lang)
         m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
         title = _plain(m.group(1)) if m else ch.display
         running = ch.short_title or title
@@ -169,23 +173,25 @@ def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | 
             running = f"{label} {running}"
         notice, notice_lang = chapter_notice(edition, ch)
         if notice:
-            note_dir = LANGUAGES[notice_lang].dir
+            note_dir = language(notice_lang).dir
             body = body.replace("</h1>", f'</h1>\n<p class="chapter-notice" lang="{notice_lang}" dir="{note_dir}">'
                                 f"{htmllib.escape(notice)}</p>", 1)
-        out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body, LANGUAGES[ch.lang].dir))
+        out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body, language(ch.lang).dir))
     if cite and cite.cited:
         body = pandoc_html(document(bibliography_blocks(edition), {"nocite": nocite(cite)}), "bibliography",
-                           "bib-", inline_notes=False, cite_args=cite.args(edition.locale, bibliography_section=True))
+                           "bib-", inline_notes=False, cite_args=cite.args(edition.locale, bibliography_section=True),
+                           lang=edition.lang)
         title = strings["bibliography"]
         out.append(RenderedChapter("bibliography", "bibliography", edition.lang, None, title, title, body,
                                    edition.dir))
     return out
 
 
-def font_css(edition: Edition) -> str:
-    """Font stacks per language: every lang="" gets its own CJK/Arabic/Devanagari faces."""
+def font_css(edition: Edition, langs: list[str] | tuple[str, ...] = ()) -> str:
+    """Font stacks per language: every lang="" the document uses gets its script's faces."""
     rules = []
-    for tag, lang in sorted(LANGUAGES.items()):
+    for tag in sorted({edition.lang, *langs}):
+        lang = language(tag)
         serif, sans = lang.serif, lang.sans
         if tag == edition.lang:
             serif, sans = edition.serif, edition.sans
@@ -195,9 +201,36 @@ def font_css(edition: Edition) -> str:
     return "\n".join(rules)
 
 
+def language_css(langs: list[str]) -> str:
+    """The languages' conventions in CSS: hyphenation where pyphen has a dictionary (WeasyPrint
+    and reading systems hyphenate by the element's lang), never inside code or addresses; no
+    justification in scripts written without spaces between words."""
+    rules = []
+    for tag in sorted(set(langs)):
+        if language(tag).hyphenate:
+            rules.append(f":lang({tag}) {{ hyphens: auto; }} "
+                         f":lang({tag}) :is(code, pre, a, h1, h2, h3, h4) {{ hyphens: manual; }}")
+        if language(tag).unspaced:
+            # Pango justifies by stretching spaces: in Thai (spaces between sentences only) or
+            # Han text that makes gaps, so its paragraphs are set flush to the start edge.
+            rules.append(f".chapter :is(p, li):lang({tag}) {{ text-align: start; }}")
+    return "\n".join(rules)
+
+
+def spacing_args(langs: list[str], doc_lang: str) -> list[str]:
+    """pandoc arguments for French spacing (french_spacing.lua), if any of the languages uses it."""
+    spaced = sorted({t.split("-")[0] for t in langs if language(t).french_spacing})
+    if not spaced:
+        return []
+    return [f"--lua-filter={FILTERS / 'french_spacing.lua'}", f"--metadata=french-spacing={','.join(spaced)}",
+            f"--metadata=spacing-lang={doc_lang}"]
+
+
 def render_book_html(book: Book, edition: Edition, chapters: list[RenderedChapter]) -> str:
     """The whole edition as one HTML document for WeasyPrint."""
     template = _env.get_template("book.html.j2")
-    return template.render(book=book, edition=edition, strings=edition.language.strings,
-                           language=edition.language, chapters=chapters, font_css=font_css(edition),
+    langs = [edition.lang, *(ch.lang for ch in chapters)]
+    return template.render(book=book, edition=edition, strings=edition.strings,
+                           language=edition.language, chapters=chapters,
+                           font_css=font_css(edition, langs) + "\n" + language_css(langs),
                            page_css=f"@page {{ size: {book.page_width} {book.page_height}; }}")

@@ -17,7 +17,10 @@ import yaml
 
 from . import confine
 from .errors import BuildError, BuildErrors
-from .languages import LANGUAGES, Language, known_tags, unknown_tag_hint
+from .languages import Language, UnknownLanguage, fonts_hint, language, script_name
+from .schema import Checker as _Checker, Key, compose_yaml
+from .schema import plain as _plain
+from .strings import edition_strings, load_strings
 from .system import installed_families
 
 MANIFEST_NAME = "book.yaml"
@@ -28,14 +31,6 @@ PAGE_RANGE = (50.0, 1000.0)     # mm: a page narrower than 5 cm or wider than 1 
 MAX_SLUG = 64
 MAX_SIGNATURE = 64               # pages in one folded signature (printers use 4 to 64)
 _LENGTH = re.compile(r"^\d+(\.\d+)?(mm|cm|in|pt)$")
-
-
-@dataclass(frozen=True)
-class Key:
-    type: Any          # python type(s) accepted
-    required: bool
-    doc: str
-    default: Any = None
 
 
 BOOK_KEYS: dict[str, Key] = {
@@ -61,7 +56,7 @@ PAGE_KEYS: dict[str, Key] = {
     "height": Key(str, False, "trim height, e.g. 210mm"),
 }
 EDITION_KEYS: dict[str, Key] = {
-    "lang": Key(str, True, f"language tag, one of: {', '.join(known_tags())}"),
+    "lang": Key(str, True, "BCP 47 language tag that CLDR knows, e.g. ja, zh-Hans, fr, pt-BR"),
     "title": Key(str, False, "title of this edition (default: the book title)"),
     "subtitle": Key(str, False, "subtitle of this edition"),
     "locale": Key(str, False, "citation/date locale (default from the language, e.g. ja-JP)"),
@@ -72,6 +67,7 @@ EDITION_KEYS: dict[str, Key] = {
     "appendices": Key(list, False, "paths of the appendix chapters, in order", []),
     "opencc": Key(str, False, "derive this edition's Chinese chapters with OpenCC at build time, e.g. s2twp"),
     "opencc_overrides": Key(str, False, "YAML mapping `converter output: preferred term`, applied after OpenCC"),
+    "strings": Key(str, False, "path of the edition's strings file (contents, appendix, notices …; see the README)"),
 }
 OPENCC_CONFIGS = ("s2t", "s2tw", "s2twp", "s2hk", "t2s", "tw2s", "tw2sp", "hk2s")
 PRINT_KEYS: dict[str, Key] = {
@@ -138,6 +134,10 @@ class Edition:
     has_letter: bool
     opencc: str | None = None
     opencc_overrides: Path | None = None
+    # Fixed strings: pandoc's for the language, then the book's strings file (strings.py).
+    strings: dict[str, Any] = field(default_factory=dict, hash=False)
+    strings_file: Path | None = None
+    strings_missing: tuple[str, ...] = ()    # still English: pandoc has none, nor the book
 
 
 @dataclass(frozen=True)
@@ -166,84 +166,8 @@ class Book:
                          hint="editions: " + ", ".join(e.lang for e in self.editions))
 
 
-class _Checker:
-    """Collects problems with the manifest, each with its line."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.errors: list[BuildError] = []
-
-    def error(self, node: yaml.Node | None, message: str, hint: str | None = None) -> None:
-        line = node.start_mark.line + 1 if node is not None else None
-        self.errors.append(BuildError(message, self.path, line, hint))
-
-    def mapping(self, node: yaml.Node, keys: dict[str, Key], where: str) -> dict[str, tuple[Any, yaml.Node]]:
-        """Check a mapping against its declared keys; return {key: (value, node)}."""
-        if not isinstance(node, yaml.MappingNode):
-            self.error(node, f"{where} must be a mapping of keys", hint="see the schema in the README")
-            return {}
-        out: dict[str, tuple[Any, yaml.Node]] = {}
-        for knode, vnode in node.value:
-            if not isinstance(knode, yaml.ScalarNode):
-                self.error(knode, f"a key in {where} must be a plain name", hint="known keys: " + ", ".join(keys))
-                continue
-            key = knode.value
-            if key not in keys:
-                near = difflib.get_close_matches(str(key), keys, n=1)
-                hint = f"did you mean {near[0]!r}?" if near else "known keys: " + ", ".join(keys)
-                self.error(knode, f"unknown key {key!r} in {where}", hint)
-                continue
-            if key in out:
-                self.error(knode, f"key {key!r} given twice in {where}")
-                continue
-            try:
-                value = _plain(vnode)
-            except _ValueProblem as exc:
-                self.error(vnode, f"{where}.{key}: {exc}", hint=f"{keys[key].doc}; put text in quotes")
-                continue
-            spec = keys[key]
-            if not isinstance(value, spec.type):
-                self.error(vnode, f"{where}.{key} must be {_type_name(spec.type)}, not {_type_name(type(value))}",
-                           hint=spec.doc)
-                continue
-            out[key] = (value, vnode)
-        for key, spec in keys.items():
-            if spec.required and key not in out and not any(k.value == key for k, _ in node.value):
-                self.error(node, f"{where} is missing the required key {key!r}", hint=spec.doc)
-        return out
-
-
-def _type_name(t: Any) -> str:
-    names = {str: "a string", list: "a list", dict: "a mapping", int: "a number", float: "a number",
-             bool: "true or false", type(None): "null", dt.date: "a date"}
-    if isinstance(t, tuple):
-        return " or ".join(names.get(x, x.__name__) for x in t)
-    return names.get(t, t.__name__)
-
-
-class _ValueProblem(Exception):
-    """A YAML value that cannot be read (an impossible date, an unknown !tag)."""
-
-
-def _plain(node: yaml.Node) -> Any:
-    if node is None:
-        return None
-    try:
-        return yaml.constructor.SafeConstructor().construct_document(node)
-    except yaml.constructor.ConstructorError as exc:
-        raise _ValueProblem(str(exc.problem or exc)) from None
-    except (ValueError, TypeError) as exc:
-        raise _ValueProblem(f"cannot read the value ({exc})") from None
-
-
 def _compose(path: Path) -> tuple[yaml.Node, str]:
-    if not path.exists() and not path.is_symlink():
-        raise BuildError("no manifest found", path, hint=f"a book directory holds a {MANIFEST_NAME}")
-    text = confine.read_text(path, path, "manifest", confine.MAX_DATA_BYTES)
-    node = confine.compose_yaml(text, path, what="YAML")
-    if node is None:
-        raise BuildError("the manifest is empty", path, hint="see the schema in the README")
-    return node, text
+    return compose_yaml(path, "manifest", f"a book directory holds a {MANIFEST_NAME}")
 
 
 def display_path(path: Path) -> Path:
@@ -366,15 +290,16 @@ def load_manifest(book_dir: str | Path) -> Book:
         if not ed or "lang" not in ed:
             continue
         tag, tag_node = ed["lang"]
-        if tag not in LANGUAGES:
-            chk.error(tag_node, f"unknown language tag {tag!r}", unknown_tag_hint(tag))
+        try:
+            lang = language(tag)
+        except UnknownLanguage as exc:
+            chk.error(tag_node, str(exc), exc.hint)
             continue
         if tag in seen:
             chk.error(tag_node, f"edition {tag!r} is listed twice")
             continue
         seen.add(tag)
-        language = LANGUAGES[tag]
-        direction = get(ed, "dir", language.dir)
+        direction = get(ed, "dir", lang.dir)
         if direction not in ("ltr", "rtl"):
             chk.error(ed["dir"][1], f"dir must be ltr or rtl, not {direction!r}")
         fonts = chk.mapping(ed["fonts"][1], FONT_KEYS, "editions[].fonts") if "fonts" in ed else {}
@@ -383,6 +308,9 @@ def load_manifest(book_dir: str | Path) -> Book:
                 near = difflib.get_close_matches(family, sorted(installed_families()), n=1)
                 chk.error(fnode, f"font family {family!r} (editions[].fonts.{key}) is not installed",
                           (f"did you mean {near[0]!r}? " if near else "") + "list installed families with fc-list : family")
+        if not lang.fonts_installed and not ("serif" in fonts and "sans" in fonts):
+            chk.error(tag_node, f"no installed font for {tag!r}: the {script_name(lang.script)} script "
+                      f"({lang.script}) is set in {lang.serif} / {lang.sans}", fonts_hint(lang))
         chapters: list[ChapterRef] = []
 
         def chapter(role: str, value: str, node: yaml.Node) -> None:
@@ -411,12 +339,31 @@ def load_manifest(book_dir: str | Path) -> Book:
                 overrides = resolve_in_book(root, value, path, node.start_mark.line + 1, what="opencc_overrides")
             except BuildError as exc:
                 chk.errors.append(exc)
+        own_strings, strings_file = {}, None
+        if "strings" in ed:
+            value, node = ed["strings"]
+            try:
+                strings_file = resolve_in_book(root, value, path, node.start_mark.line + 1, what="strings")
+                own_strings = load_strings(display_path(strings_file))
+            except BuildErrors as exc:
+                chk.errors.extend(exc.errors)
+            except BuildError as exc:
+                chk.errors.append(exc)
+        strings, strings_missing = edition_strings(lang, own_strings)
+        appendices = [c for c in chapters if c.role == "appendix"]
+        letters = strings["appendix_letters"]
+        if len(appendices) > len(letters):
+            # reported at the first appendix that has no letter left
+            chk.errors.append(BuildError(f"{len(appendices)} appendices but only {len(letters)} appendix letters",
+                                         path, appendices[len(letters)].line,
+                                         "add letters to `appendix_letters:` in the edition's strings file"))
         editions.append(Edition(
-            lang=tag, language=language, title=get(ed, "title", get(top, "title", "")),
-            subtitle=get(ed, "subtitle"), locale=get(ed, "locale", language.locale), dir=direction,
-            serif=get(fonts, "serif", language.serif), sans=get(fonts, "sans", language.sans),
+            lang=tag, language=lang, title=get(ed, "title", get(top, "title", "")),
+            subtitle=get(ed, "subtitle"), locale=get(ed, "locale", lang.locale), dir=direction,
+            serif=get(fonts, "serif", lang.serif), sans=get(fonts, "sans", lang.sans),
             chapters=tuple(chapters), has_letter=bool(get(ed, "letter")),
             opencc=opencc, opencc_overrides=overrides,
+            strings=strings, strings_file=strings_file, strings_missing=strings_missing,
         ))
     if "editions" in top and not top["editions"][0]:
         chk.error(top["editions"][1], "the book has no editions", "add at least one edition")

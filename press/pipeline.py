@@ -13,10 +13,9 @@ from pathlib import Path
 
 from .cache import State
 from .errors import BuildError
-from .languages import LANGUAGES
+from .languages import language
 from .manifest import Book, Edition, display_path, load_manifest
 from .output import place, scratch_dir
-from .html import appendix_letters
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
@@ -109,12 +108,11 @@ def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: R
                f"slower (install it: {INSTALL_HINT})")
         report.warn(msg, reporter)
     for ed in editions:
-        appendices = [c for c in ed.chapters if c.role == "appendix"]
-        letters = appendix_letters(ed)
-        if len(appendices) > len(letters):
-            raise BuildError(f"{ed.lang} has {len(appendices)} appendices but its alphabet labels only "
-                             f"{len(letters)}", book.manifest, appendices[len(letters)].line,
-                             hint="merge appendices, or give the edition more `appendix_letters`")
+        if ed.strings_missing:
+            from .strings import missing_strings_warning
+
+            shown = str(display_path(ed.strings_file)) if ed.strings_file else None
+            report.warn(missing_strings_warning(ed.lang, ed.strings_missing, shown), reporter)
     no_letter = [ed.lang for ed in editions if not ed.has_letter]
     if no_letter:
         msg = "no letter chapter yet in: " + ", ".join(no_letter) + " (add `letter:` to the edition in book.yaml)"
@@ -194,7 +192,7 @@ def check_glyphs(book: Book, edition: Edition, chapters) -> None:
 
     faces = body_stack(edition.serif)
     for lang in dict.fromkeys(ch.lang for ch in chapters if ch.lang != edition.lang):
-        faces += [f for f in body_stack(LANGUAGES[lang].serif) if f not in faces]
+        faces += [f for f in body_stack(language(lang).serif) if f not in faces]
     check_coverage(glyph_sources(book, edition, chapters), faces, allow_fallback=True)
 
 

@@ -52,7 +52,7 @@ PRINT_CSS = STYLES / "print.css"
 COVER_CSS = STYLES / "cover.css"
 MIN_SPINE_TEXT_MM = 6.0
 PX_PER_MM = 96 / 25.4          # CSS pixels, the unit of WeasyPrint's layout boxes
-UPRIGHT_SPINE = ("ja", "zh-Hans", "zh-Hant")   # vertical CJK: characters stay upright
+UPRIGHT_SPINE = ("Jpan", "Hans", "Hant")   # scripts set vertically on the spine, characters upright
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -194,11 +194,11 @@ def _measure(texts: list[str], edition: Edition, font_pt: float) -> list[float]:
 
 def _spine_layout(edition: Edition, spine_mm: float, height_mm: float) -> dict:
     """What the spine holds (title and edition name) and at which size, fitted to its length."""
-    title, name = edition.title, edition.language.strings["edition"]
+    title, name = edition.title, edition.strings["edition"]
     length = height_mm - 2 * 12.0                  # clear of the head and foot by 12 mm
     font_pt = min(11.0, spine_mm * 0.5 / 25.4 * 72)
     gap = 8.0                                      # mm between title and edition name
-    if edition.lang in UPRIGHT_SPINE:
+    if edition.language.script in UPRIGHT_SPINE:
         groups = [spine_runs(title), spine_runs(name)]
         turned = [r.text for g in groups for r in g if not r.upright]
         widths = dict(zip(turned, _measure(turned, edition, font_pt))) if turned else {}
@@ -242,7 +242,7 @@ def write_cover(book: Book, edition: Edition, pages: int, out: Path) -> list[str
     css = (f"@page {{ size: {2 * width + spine:.4f}mm {height:.4f}mm; bleed: {bleed:.4f}mm; "
            f"marks: {'crop' if book.print.marks == 'crop' else 'none'}; }}\n{font_css(edition)}")
     html = _env.get_template("cover.html.j2").render(
-        book=book, edition=edition, strings=edition.language.strings, css=css, width=width, height=height,
+        book=book, edition=edition, strings=edition.strings, css=css, width=width, height=height,
         spine=spine, bleed=bleed, panels=panels, layout=layout, marks=book.print.marks == "crop")
     with weasyprint_warnings() as said:
         doc, refused = render(html, STYLES, [COVER_CSS], [book.root, STYLES])

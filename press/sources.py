@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import confine
 from .errors import BuildError
-from .languages import LANGUAGES, unknown_tag_hint
+from .languages import UnknownLanguage, fonts_hint, language
 from .manifest import Book, ChapterRef, Edition, display_path
 
 FRONT_KEYS = {
@@ -84,9 +84,12 @@ def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
     text = read_text(ref.path, display)
     meta, body, body_line = split_front_matter(text, display)
     lang = meta.get("lang", edition.lang)
-    if lang not in LANGUAGES:
-        raise BuildError(f"unknown language tag {lang!r} in front matter", display,
-                         key_line(text[4:], "lang"), hint=unknown_tag_hint(lang))
+    try:
+        if not language(lang).fonts_installed:
+            raise BuildError(f"no installed font for {lang!r}", display, key_line(text[4:], "lang"),
+                             hint=fonts_hint(language(lang)))
+    except UnknownLanguage as exc:
+        raise BuildError(f"{exc} in front matter", display, key_line(text[4:], "lang"), hint=exc.hint) from None
     first = next(((n, s) for n, s in enumerate(body.split("\n")) if s.strip()), None)
     if first is None:
         raise BuildError("the chapter is empty", display, body_line, hint="a chapter starts with a # heading")

@@ -171,7 +171,7 @@ def test_cover_front_side_and_spine_text(minimal_book, tmp_path, lang, front_sid
     assert (authors[0] > width / 2) == (front_side == "right")
     on_spine = unicodedata.normalize("NFKC", "".join(t for t, x, w in found if abs(x - width / 2) < 10 * PT_PER_MM))
     # Turned lines extract in any order, Arabic in presentation forms: compare the letters.
-    wanted = Counter(re.sub(r"\s+", "", ed.title + ed.language.strings["edition"]))
+    wanted = Counter(re.sub(r"\s+", "", ed.title + ed.strings["edition"]))
     assert not wanted - Counter(on_spine), on_spine
 
 
