@@ -112,7 +112,7 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
     args = ["--wrap=none", f"--id-prefix={id_prefix}", *(cite_args or []),
             *(spacing_args([lang], lang) if lang else [])]
     if inline_notes:
-        args.append(f"--lua-filter={FILTERS / 'inline_notes.lua'}")
+        args += [f"--lua-filter={FILTERS / 'inline_notes.lua'}", f"--lua-filter={FILTERS / 'names.lua'}"]
     return run_pandoc(ast, "html5", display, args)
 
 
@@ -209,7 +209,7 @@ def language_css(langs: list[str]) -> str:
     for tag in sorted(set(langs)):
         if language(tag).hyphenate:
             rules.append(f":lang({tag}) {{ hyphens: auto; }} "
-                         f":lang({tag}) :is(code, pre, a, h1, h2, h3, h4) {{ hyphens: manual; }}")
+                         f":lang({tag}) :is(code, pre, a, h1, h2, h3, h4, .nohyphen) {{ hyphens: manual; }}")
         if language(tag).unspaced:
             # Pango justifies by stretching spaces: in Thai (spaces between sentences only) or
             # Han text that makes gaps, so its paragraphs are set flush to the start edge.
