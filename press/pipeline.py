@@ -196,10 +196,21 @@ def check_glyphs(book: Book, edition: Edition, chapters) -> None:
     check_coverage(glyph_sources(book, edition, chapters), faces, allow_fallback=True)
 
 
-def glyph_sources(book: Book, edition: Edition, chapters) -> list[tuple[str, str]]:
-    """(file shown, text) of everything an edition prints, lines numbered as in the files."""
+def glyph_sources(book: Book, edition: Edition, chapters, bibliography: bool = False) -> list[tuple[str, str]]:
+    """(file shown, text) of everything an edition prints, lines numbered as in the files.
+
+    The bibliography holds every edition's fields: it is searched only to say where a character
+    WeasyPrint could not draw comes from, not checked whole before rendering.
+    """
+    from . import confine
+
     sources = [(ch.display, ch.numbered_text) for ch in chapters]
     sources.append((str(display_path(book.manifest)), book.manifest_text))
+    # the edition's own wording and the bibliography's titles print too (notes, title page)
+    for path in (edition.strings_file, book.bibliography if bibliography else None):
+        if path:
+            shown = display_path(path)
+            sources.append((str(shown), confine.read_text(path, shown, limit=confine.MAX_DATA_BYTES)))
     return sources
 
 
@@ -218,7 +229,7 @@ def fail_on_missing_glyphs(weasyprint_warnings: list[str], book: Book, edition: 
         if not m:
             continue
         char, code = m.group(1), m.group(2)
-        display, line = locate(char, glyph_sources(book, edition, chapters))
+        display, line = locate(char, glyph_sources(book, edition, chapters, bibliography=True))
         if display:
             raise BuildError(f"character {char!r} (U+{code}) is in no font this edition can use", display,
                              line, hint="remove or replace it, or add a font that has it to the edition")
