@@ -200,18 +200,22 @@ def test_no_hyphenation_without_a_dictionary():
     assert not language("hi").hyphenate and not language("ar").hyphenate
 
 
-def test_french_spacing_filter():
+def test_french_spacing_filter(tmp_path):
     from press.html import pandoc_html
+    from press.sanitize import parse
 
-    out = pandoc_html("# Titre : essai\n\nIl dit : « oui » ; puis «non» ! Vraiment ? À 10:30, voir "
-                      "https://exemple.fr/a:b et `a ; b`.\n\n::: {lang=en}\nEnglish: no; change?\n:::\n",
-                      "t.md", "x-", inline_notes=False, lang="fr")
+    def html(markdown: str, lang: str) -> str:
+        ast = parse(markdown, "t.md", 1, tmp_path, tmp_path).ast
+        return pandoc_html(ast, "t.md", "x-", inline_notes=False, lang=lang)
+
+    out = html("# Titre : essai\n\nIl dit : « oui » ; puis «non» ! Vraiment ? À 10:30, voir "
+               "https://exemple.fr/a:b et `a ; b`.\n\n::: {lang=en}\nEnglish: no; change?\n:::\n", "fr")
     n = "\u202f"
     assert f"Titre{n}: essai" in out
     assert f"Il dit{n}: «{n}oui{n}»{n}; puis «{n}non{n}»{n}! Vraiment{n}?" in out
     assert "10:30" in out and "https://exemple.fr/a:b" in out and "<code>a ; b</code>" in out
     assert "English: no; change?" in out
-    assert n not in pandoc_html("Il dit : oui ?", "t.md", "x-", inline_notes=False, lang="en")
+    assert n not in html("Il dit : oui ?", "en")
 
 
 # --- the scripts fixture book ---------------------------------------------------------------
