@@ -76,7 +76,7 @@ def test_fixture_is_what_it_claims():
         assert kind in CHAPTER
     for image in ("img/press-mark.png", "img/ruler.svg"):
         assert f"]({image})" in CHAPTER and (BOOK / "en" / image).stat().st_size < 2048
-    assert CHAPTER.count("[@") == 2
+    assert CHAPTER.count("@sample-") == 2, "two citations"
 
 
 def test_builds_both(built: Path):
