@@ -1008,8 +1008,11 @@ def processes_naming(text: str) -> list[int]:
 def start_rendering(c: Ctx) -> tuple[subprocess.Popen, set[int]]:
     """Start `all -j 2` on the big book; return once two workers render (and their process tree)."""
     big_book(c)
+    # Files, not pipes: a worker that outlives the parent would hold a pipe open and hang the test.
+    log = open(c.tmp / "stderr.txt", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), *ALL, "-j", "2", "--book", str(c.book),
-                             "--out", str(c.out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", str(c.out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    log.close()
     deadline = time.monotonic() + 90
     tree: set[int] = set()
     while time.monotonic() < deadline and proc.poll() is None:
@@ -1020,7 +1023,8 @@ def start_rendering(c: Ctx) -> tuple[subprocess.Popen, set[int]]:
         time.sleep(0.2)
     else:
         proc.kill()
-        pytest.fail(f"the build never had two workers rendering (exit {proc.poll()}): {proc.stderr.read()[-2000:]}")
+        pytest.fail(f"the build never had two workers rendering (exit {proc.wait()}): "
+                    f"{(c.tmp / 'stderr.txt').read_text()[-2000:]}")
     time.sleep(1.5)                          # well inside rendering
     return proc, tree | descendants(proc.pid)
 
@@ -1047,7 +1051,8 @@ def test_5_sigterm_cleans_the_scratch_dir(ctx: Ctx) -> None:
     proc, tree = start_rendering(ctx)
     try:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        err = (ctx.tmp / "stderr.txt").read_text()
         assert proc.returncode != 0
         assert "Traceback" not in err, err[-3000:]
         assert snapshot(ctx.out) == PREVIOUS
