@@ -14,7 +14,7 @@ import jinja2
 from . import confine
 from .citations import Citeproc, find_citations
 from .languages import language
-from .sanitize import inlines
+from .sanitize import inline_media, inlines
 from .manifest import Book, Edition
 from .sources import Chapter
 from .strings import language_notice
@@ -164,7 +164,7 @@ def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | 
         cid = f"ch{i}"
         # citeproc costs 0.1-0.3 s a call: only for chapters that cite something
         cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
-        body = pandoc_html(ch.ast, ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args,
+        body = pandoc_html(inline_media(ch.ast, ch.media), ch.display, f"{cid}-", inline_notes=True, cite_args=cite_args,
                            lang=ch.lang)
         m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
         title = _plain(m.group(1)) if m else ch.display

@@ -353,8 +353,8 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     from .sources import converter, load_chapters
 
     editions = [ed for ed in editions if any(t[0] is ed for t in todo)]
-    preflight(book, editions, reporter, report)
-    # Read every chapter and check every citation first: bad input fails before anything renders.
+    # Read every chapter and check every citation first: bad input fails before anything renders
+    # (and before any warning, so an error is the first thing said).
     # Each chapter is one sandboxed pandoc parse (sanitize.py): run them side by side.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as threads:
         chapters_of = dict(zip((ed.lang for ed in editions),
@@ -366,6 +366,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
         for w in warnings:
             report.warn(w, reporter)
         cited_of[ed.lang] = cited
+    preflight(book, editions, reporter, report)
     finished: list[tuple[Job, list[Artifact], str]] = []
     with scratch_dir(out) as tmp:
         job_list, keys = [], {}

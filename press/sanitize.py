@@ -56,12 +56,20 @@ class Parsed:
     media: tuple[Media, ...]
 
 
-def _line(lines: list[str], needle: str, first_line: int) -> int:
-    """Line of the first line holding `needle` (the AST has no positions), else the chapter's first."""
-    for n, s in enumerate(lines):
-        if needle and needle in s:
-            return first_line + n
+def _line(lines: list[str], needles, first_line: int) -> int:
+    """Line of the first line holding a needle, tried in order (the AST has no positions: the
+    target as written, as pandoc decoded it, the link's text), else the chapter's first line."""
+    for needle in [needles] if isinstance(needles, str) else needles:
+        for n, s in enumerate(lines):
+            if needle and needle in s:
+                return first_line + n
     return first_line
+
+
+def _text(inlines: list) -> str:
+    """The plain text of some inlines, to find them in the source."""
+    return "".join(i.get("c", "") if i.get("t") == "Str" else " " if i.get("t") == "Space" else ""
+                   for i in inlines if isinstance(i, dict)).strip()
 
 
 # ------------------------------------------------------------------------------ text bounds
@@ -140,7 +148,7 @@ class _Walk:
         self.shown, self.first_line, self.root, self.base = shown, first_line, root, base
         self.media: dict[Path, Media] = {}
 
-    def error(self, message: str, needle: str, hint: str | None = None):
+    def error(self, message: str, needle, hint: str | None = None):
         raise BuildError(message, self.shown, _line(self.lines, needle, self.first_line), hint=hint)
 
     def node(self, value, depth: int = 0) -> None:
@@ -150,7 +158,7 @@ class _Walk:
         if isinstance(value, dict):
             kind = value.get("t")
             if kind in ("Link", "Image"):
-                self.target(kind, value["c"][2])
+                self.target(kind, value["c"][2], _text(value["c"][1]))
             for child in value.values():
                 self.node(child, depth + 1)
         elif isinstance(value, list):
@@ -168,28 +176,27 @@ class _Walk:
             if not rule.fullmatch(val):
                 self.error(f"attribute {key}={val!r} is not a valid value", f"{key}=")
 
-    def target(self, kind: str, target: list) -> None:
+    def target(self, kind: str, target: list, label: str) -> None:
         url = target[0]
         if kind == "Link":
-            self.link(url)
+            self.link(url, label)
         else:
             target[0] = str(self.image(url))
 
-    def link(self, url: str) -> None:
+    def link(self, url: str, label: str = "") -> None:
         plain = re.sub(r"[\x00-\x20\x7f]", "", url)
         if plain.startswith("#") and len(plain) > 1:
             return
         m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", plain)
         if m and m.group(1).lower() in LINK_SCHEMES and (m.group(1).lower() == "mailto" or plain[m.end():].startswith("//")):
             return
-        self.error(f"link {url!r} is not allowed", url.split("\n")[0][:60] or "]()",
+        self.error(f"link {url!r} is not allowed", [url, unquote(url), unquote(url)[:24], f"[{label}]", label],
                    hint=LINK_HINT + ("; a file of the book is not part of the printed book" if not m else ""))
 
     def image(self, src: str) -> Path:
-        needle = src
         decoded = unquote(src)
-        if re.match(r"[A-Za-z][\w+.-]*:", decoded) or decoded.startswith(("/", "\\")) \
-                or ".." in re.split(r"[/\\]", decoded):
+        needle = [src, decoded]
+        if re.match(r"[A-Za-z][\w+.-]*:", decoded) or decoded.startswith(("/", "\\")):
             self.error(f"image {src!r} is outside the book", needle,
                        hint="images must be files inside the book directory, named by a path relative to "
                             "the chapter; the press never fetches URLs")
@@ -323,3 +330,28 @@ def prefix_ids(value, prefix: str):
         for child in value:
             prefix_ids(child, prefix)
     return value
+
+
+def inline_media(ast: str, media: tuple[Media, ...]) -> str:
+    """The AST with each checked image as a data: URL, for WeasyPrint: it names an image after its
+    URL, so a file path would make two checkouts of the book give different PDFs."""
+    if not media:
+        return ast
+    import base64
+
+    urls = {str(m.path): f"data:{m.mime};base64," + base64.b64encode(m.path.read_bytes()).decode("ascii")
+            for m in media}
+
+    def walk(value):
+        if isinstance(value, dict):
+            if value.get("t") == "Image" and value["c"][2][0] in urls:
+                value["c"][2][0] = urls[value["c"][2][0]]
+            for child in value.values():
+                walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+
+    doc = json.loads(ast)
+    walk(doc)
+    return json.dumps(doc, ensure_ascii=False)

@@ -577,7 +577,8 @@ def too_many_appendices(c: Ctx) -> Expect:
     source = (c.book / "ko" / "appendix.md").read_text(encoding="utf-8")
     overlay(c.book, {n: source for n in names})
     block = "    appendices:\n" + "".join(f"      - {n}\n" for n in names)
-    text = edit(MANIFEST, "    appendices: [ko/appendix.md]\n  - lang: zh-Hans", block + "  - lang: zh-Hans")
+    text = edit(MANIFEST, "    appendices: [ko/appendix.md]\n    strings: ja/strings.yaml\n",
+                block + "    strings: ja/strings.yaml\n")
     overlay(c.book, {"book.yaml": text})
     return Expect("book.yaml", line_of(text, names[26]), ("appendices",))
 
