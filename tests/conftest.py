@@ -61,3 +61,22 @@ def minimal_built(tmp_path_factory) -> Path:
     proc = run_cli("all", "--book", str(FIXTURES / "minimal"), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+def layout_lines(pages) -> list[str]:
+    """The text of each line WeasyPrint laid out (pages of a rendered Document), in order:
+    where lines really break, which the PDF's text layer does not say reliably."""
+    def texts(box):
+        if hasattr(box, "text"):
+            yield box.text
+        for child in getattr(box, "children", []) or []:
+            yield from texts(child)
+
+    def lines(box):
+        if type(box).__name__ == "LineBox":
+            yield "".join(texts(box))
+            return
+        for child in getattr(box, "children", []) or []:
+            yield from lines(child)
+
+    return [line for page in pages for line in lines(page._page_box)]

@@ -13,7 +13,7 @@ import pytest
 from pdfminer.high_level import extract_pages
 from pdfminer.layout import LTTextLineHorizontal
 
-from conftest import ROOT, overlay, run_cli
+from conftest import ROOT, layout_lines, overlay, run_cli
 from test_book import pdf_pages, squash
 
 BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -175,21 +175,8 @@ def test_hindi_lines_break_between_words_only(real_book):
         stylesheets=[CSS(filename=str(ROOT / "styles" / "book.css"))]).pages
     words = set(re.findall(r"[\u0900-\u097f]+", chapters[0].ref.path.read_text(encoding="utf-8")))
 
-    def texts(box):
-        if hasattr(box, "text"):
-            yield box.text
-        for child in getattr(box, "children", []) or []:
-            yield from texts(child)
-
-    def lines(box):
-        if type(box).__name__ == "LineBox":
-            yield "".join(texts(box))
-            return
-        for child in getattr(box, "children", []) or []:
-            yield from lines(child)
-
-    ends = [re.findall(r"[\u0900-\u097f]+", line)[-1] for page in pages[4:]
-            for line in lines(page._page_box) if re.search(r"[\u0900-\u097f]\s*$", line)]
+    ends = [re.findall(r"[\u0900-\u097f]+", line)[-1] for line in layout_lines(pages[4:])
+            if re.search(r"[\u0900-\u097f]\s*$", line)]
     assert len(ends) > 100
     assert all(end in words for end in ends), [e for e in ends if e not in words][:5]
 

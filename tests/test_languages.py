@@ -12,7 +12,7 @@ from collections import Counter
 import pypdf
 import pytest
 
-from conftest import FIXTURES, overlay, run_cli
+from conftest import FIXTURES, layout_lines, overlay, run_cli
 from press import languages
 from press.errors import BuildError
 from press.languages import UnknownLanguage, default_strings, language
@@ -170,20 +170,7 @@ def _line_ends(tag: str, text: str) -> list[str]:
            f'p {{ width: 28mm; font: 10pt "Noto Serif"; }}</style></head><body><p>{text}</p></body></html>')
     pages = HTML(string=doc).render(stylesheets=[CSS(string="html { hyphens: manual; }")]).pages
 
-    def texts(box):
-        if hasattr(box, "text"):
-            yield box.text
-        for child in getattr(box, "children", []) or []:
-            yield from texts(child)
-
-    def lines(box):
-        if type(box).__name__ == "LineBox":
-            yield "".join(texts(box))
-            return
-        for child in getattr(box, "children", []) or []:
-            yield from lines(child)
-
-    return [line for page in pages for line in lines(page._page_box)]
+    return layout_lines(pages)
 
 
 @pytest.mark.parametrize("tag,text", [
