@@ -7,7 +7,7 @@ checked. The page count is then padded with blank pages to a multiple of `print.
 
 Page boxes (WeasyPrint 70, `weasyprint/pdf/__init__.py`): MediaBox = trim + bleed on every
 side (its origin at -bleed), TrimBox = the CSS page (trim size), but BleedBox = trim + at most
-10 pt, too small for a bleed over 3.5 mm; `_fix_boxes` sets BleedBox = MediaBox. Crop marks are
+10 pt, too small for a bleed over 3.5 mm; `pdfx.finisher` sets BleedBox = MediaBox. Crop marks are
 WeasyPrint's: in the outer half of the bleed, so the file stays trim + bleed as print-on-demand
 shops expect; trimming more than half the bleed astray would show them.
 
@@ -41,6 +41,7 @@ from pathlib import Path
 
 import jinja2
 
+from . import pdfx
 from .errors import BuildError
 from .html import font_css
 from .manifest import Book, Edition, PrintSettings, length_mm
@@ -91,22 +92,12 @@ def press_css(book: Book) -> str:
 
 # --- rendering ----------------------------------------------------------------------------
 
-def _fix_boxes(bleed_mm: float):
-    """A finisher setting each page's BleedBox to trim + bleed (WeasyPrint caps it at 10 pt)."""
-    import pydyf
-
-    bleed_pt = bleed_mm / 25.4 * 72
-
-    def finish(document, pdf) -> None:
-        for obj in pdf.objects:
-            if isinstance(obj, pydyf.Dictionary) and obj.get("Type") == "/Page" and "TrimBox" in obj:
-                left, bottom, right, top = obj["TrimBox"]
-                obj["BleedBox"] = pydyf.Array([left - bleed_pt, bottom - bleed_pt, right + bleed_pt, top + bleed_pt])
-    return finish
-
-
 def _write(document, target: Path, identifier: bytes, bleed_mm: float) -> None:
-    write(document, target, identifier, pdf_tags=False, finisher=_fix_boxes(bleed_mm))
+    """Write a press file as PDF/X-4 (pdfx.py): CMYK output intent, every colour in CMYK."""
+    pdfx.add_profile(document)
+    with pdfx.cmyk_colours():
+        write(document, target, identifier, pdf_variant=pdfx.VARIANT, pdf_tags=False,
+              finisher=pdfx.finisher(bleed_mm, identifier))
 
 
 def _blank_pages(count: int, book: Book, css: list, allowed: list[Path]):
@@ -127,6 +118,7 @@ def write_press_pdf(book: Book, edition: Edition, doc_html: str, stylesheets: li
     `doc_html` and `stylesheets` are exactly those of the screen PDF; `screen_pages` is its
     page count, checked against the press layout before padding.
     """
+    pdfx.require_profile()
     allowed = [book.root, STYLES]
     press = [PRINT_CSS, press_css(book)]
     with weasyprint_warnings() as said:
@@ -239,6 +231,7 @@ def write_cover(book: Book, edition: Edition, pages: int, out: Path) -> list[str
     panels = {"back": 0.0, "spine": width, "front": width + spine}
     if rtl:                                    # bound on the right: the front is on the left
         panels = {"front": 0.0, "spine": width, "back": width + spine}
+    pdfx.require_profile()
     css = (f"@page {{ size: {2 * width + spine:.4f}mm {height:.4f}mm; bleed: {bleed:.4f}mm; "
            f"marks: {'crop' if book.print.marks == 'crop' else 'none'}; }}\n{font_css(edition)}")
     html = _env.get_template("cover.html.j2").render(

@@ -199,3 +199,27 @@ def test_bad_print_settings_name_their_line(tmp_path, yaml_text, message, offset
     with pytest.raises(BuildError) as err:
         load_manifest(book)
     assert f"book.yaml:{first + offset - 1}: " in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_press_files_are_pdf_x4(built):
+    """Output intent /GTS_PDFX with the CMYK profile, version keys, boxes, fonts, no RGB, no links."""
+    from press import pdfx, qa
+
+    for name in ("press.pdf", "cover.pdf"):
+        reader = pypdf.PdfReader(built["dir"] / name)
+        assert qa.pdf_x4(reader, pdfx.PROFILE_NAME) == [], name
+        intent = reader.trailer["/Root"]["/OutputIntents"][0].get_object()
+        assert intent["/DestOutputProfile"].get_object().get_data() == pdfx.PROFILE.read_bytes()
+    # The screen PDF is not a press file: the check says why.
+    problems = qa.pdf_x4(pypdf.PdfReader(built["dir"] / "screen.pdf"), pdfx.PROFILE_NAME)
+    assert "no /GTS_PDFX output intent" in problems
+    assert any("device-RGB colour" in p for p in problems) and any("GTS_PDFXVersion" in p for p in problems)
+
+
+def test_srgb_becomes_cmyk():
+    from press.pdfx import srgb_to_cmyk
+
+    assert srgb_to_cmyk(0, 0, 0) == (0, 0, 0, 1)                 # black text: black ink only
+    assert srgb_to_cmyk(0x44 / 255, 0x44 / 255, 0x44 / 255) == pytest.approx((0, 0, 0, 0.7333), abs=1e-4)
+    c, m, y, k = srgb_to_cmyk(0x8C / 255, 0x2F / 255, 0x23 / 255)   # a red: through the profile
+    assert m > 0.8 and y > 0.8 and c < 0.5
