@@ -101,7 +101,7 @@ def check_out_dir(book: Book, out_dir: str | Path) -> Path:
 def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: Report) -> None:
     families = set()
     for ed in editions:
-        families |= {ed.serif, ed.sans}
+        families |= {ed.serif, ed.sans} | ({"OCR B"} if ed.isbn else set())   # isbn.FONT_FAMILY
     require_fonts(families)
     if not has_harfbuzz_subset():
         msg = ("libharfbuzz-subset0 is missing: WeasyPrint will subset CJK fonts about ten times "

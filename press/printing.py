@@ -34,6 +34,7 @@ stays empty (with a warning): text there would wrap around the fold.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from html import escape as html_escape
@@ -211,6 +212,31 @@ def _spine_layout(edition: Edition, spine_mm: float, height_mm: float) -> dict:
             "rotate": -90 if edition.dir == "rtl" else 90}
 
 
+BARCODE_AREA_MM = (50.8, 30.5)   # 2 × 1.2 in: what print-on-demand services keep for the barcode
+BARCODE_MARGIN_MM = 6.35         # 0.25 in from the trim and from the spine fold
+
+
+def barcode_block(edition: Edition) -> dict | None:
+    """The ISBN barcode of the back cover: its SVG (as a data: URL) and the white area around it."""
+    import base64
+
+    from .isbn import barcode_svg, parse_isbn, svg_size_mm
+
+    if not edition.isbn:
+        return None
+    svg = barcode_svg(parse_isbn(edition.isbn))
+    svg_w, svg_h = svg_size_mm(svg)
+    return {"isbn": edition.isbn, "svg_w": svg_w, "svg_h": svg_h, "margin": BARCODE_MARGIN_MM,
+            "box_w": max(BARCODE_AREA_MM[0], svg_w), "box_h": max(BARCODE_AREA_MM[1], svg_h + 7.5),
+            "src": "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()}
+
+
+def back_cover_text(edition: Edition) -> list[str]:
+    """The back cover's paragraphs, from the edition's strings file (`back_cover:`)."""
+    text = edition.strings.get("back_cover") or ""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+
+
 def write_cover(book: Book, edition: Edition, pages: int, out: Path) -> list[str]:
     """Write the edition's cover (back, spine, front on one page) for a book of `pages` pages.
 
@@ -236,7 +262,8 @@ def write_cover(book: Book, edition: Edition, pages: int, out: Path) -> list[str
            f"marks: {'crop' if book.print.marks == 'crop' else 'none'}; }}\n{font_css(edition)}")
     html = _env.get_template("cover.html.j2").render(
         book=book, edition=edition, strings=edition.strings, css=css, width=width, height=height,
-        spine=spine, bleed=bleed, panels=panels, layout=layout, marks=book.print.marks == "crop")
+        spine=spine, bleed=bleed, panels=panels, layout=layout, marks=book.print.marks == "crop",
+        barcode=barcode_block(edition), back_text=back_cover_text(edition))
     with weasyprint_warnings() as said:
         doc, refused = render(html, STYLES, [COVER_CSS], [book.root, STYLES])
         if len(doc.pages) != 1:
