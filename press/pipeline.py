@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import State
+from . import STYLES
 from .errors import BuildError
 from .languages import language
 from .manifest import Book, Edition, display_path, load_manifest
@@ -19,7 +20,6 @@ from .output import place, scratch_dir
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
-STYLES = PRESS_ROOT / "styles"
 FORMATS = ("pdf", "epub", "print")
 # What each format writes: the press ("print") format gives the press PDF and its cover.
 # Each output: (file-name suffix, artifact kind).

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import jinja2
 
+from . import STYLES
 from . import pdfx
 from .errors import BuildError
 from .html import font_css
@@ -49,7 +50,6 @@ from .manifest import Book, Edition, PrintSettings, length_mm
 from .pdf import render, weasyprint_warnings, with_refused, write
 
 PACKAGE = Path(__file__).resolve().parent
-STYLES = PACKAGE.parent / "styles"
 PRINT_CSS = STYLES / "print.css"
 COVER_CSS = STYLES / "cover.css"
 MIN_SPINE_TEXT_MM = 6.0
