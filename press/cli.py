@@ -21,7 +21,7 @@ commands:
   status   translation status: editions × chapters (present, derived, stale, missing)
   check    build what is missing, then verify every artifact and lint the book: a table
            edition × check (epubcheck, accessibility, links, fonts, metadata, text round
-           trip, glyphs, visual regression); exit 1 on any failure
+           trip, glyphs, visual regression, PDF/X-4 of the press files); exit 1 on any failure
 
 examples:
   python build.py pdf                   every edition in book/
@@ -110,7 +110,7 @@ def check(args, reporter) -> int:
     from .pipeline import build
 
     # Renders only what is out of date; epubcheck runs in the checks below, not twice.
-    build(args.book, args.out, formats=("pdf", "epub"), langs=args.lang, reporter=reporter, jobs=args.jobs, check_epub=False,
+    build(args.book, args.out, formats=("pdf", "epub", "print"), langs=args.lang, reporter=reporter, jobs=args.jobs, check_epub=False,
           force=args.force)
     table = run_checks(args.book, args.out, args.lang, update_references=args.update_references)
     print(table.format())

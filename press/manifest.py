@@ -17,6 +17,7 @@ import yaml
 
 from . import confine
 from .errors import BuildError, BuildErrors
+from .isbn import BadISBN, parse_isbn
 from .languages import Language, UnknownLanguage, fonts_hint, language, script_name
 from .schema import Checker as _Checker, Key, compose_yaml
 from .schema import plain as _plain
@@ -68,6 +69,8 @@ EDITION_KEYS: dict[str, Key] = {
     "opencc": Key(str, False, "derive this edition's Chinese chapters with OpenCC at build time, e.g. s2twp"),
     "opencc_overrides": Key(str, False, "YAML mapping `converter output: preferred term`, applied after OpenCC"),
     "strings": Key(str, False, "path of the edition's strings file (contents, appendix, notices …; see the README)"),
+    "isbn": Key((str, int), False, "this edition's ISBN-13, hyphens allowed, e.g. 978-3-16-148410-0: printed as an "
+                                   "EAN-13 barcode on the back cover"),
 }
 OPENCC_CONFIGS = ("s2t", "s2tw", "s2twp", "s2hk", "t2s", "tw2s", "tw2sp", "hk2s")
 PRINT_KEYS: dict[str, Key] = {
@@ -138,6 +141,7 @@ class Edition:
     strings: dict[str, Any] = field(default_factory=dict, hash=False)
     strings_file: Path | None = None
     strings_missing: tuple[str, ...] = ()    # still English: pandoc has none, nor the book
+    isbn: str | None = None                  # as written (hyphens kept); isbn.parse_isbn gives the digits
 
 
 @dataclass(frozen=True)
@@ -339,6 +343,14 @@ def load_manifest(book_dir: str | Path) -> Book:
                 overrides = resolve_in_book(root, value, path, node.start_mark.line + 1, what="opencc_overrides")
             except BuildError as exc:
                 chk.errors.append(exc)
+        isbn = None
+        if "isbn" in ed:
+            value, node = ed["isbn"]
+            try:
+                parse_isbn(str(value))
+                isbn = str(value).strip()
+            except BadISBN as exc:
+                chk.error(node, f"editions[].{exc}", EDITION_KEYS["isbn"].doc)
         own_strings, strings_file = {}, None
         if "strings" in ed:
             value, node = ed["strings"]
@@ -363,7 +375,7 @@ def load_manifest(book_dir: str | Path) -> Book:
             serif=get(fonts, "serif", lang.serif), sans=get(fonts, "sans", lang.sans),
             chapters=tuple(chapters), has_letter=bool(get(ed, "letter")),
             opencc=opencc, opencc_overrides=overrides,
-            strings=strings, strings_file=strings_file, strings_missing=strings_missing,
+            strings=strings, strings_file=strings_file, strings_missing=strings_missing, isbn=isbn,
         ))
     if "editions" in top and not top["editions"][0]:
         chk.error(top["editions"][1], "the book has no editions", "add at least one edition")

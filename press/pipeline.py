@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import State
+from . import STYLES
 from .errors import BuildError
 from .languages import language
 from .manifest import Book, Edition, display_path, load_manifest
@@ -19,7 +20,6 @@ from .output import place, scratch_dir
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
-STYLES = PRESS_ROOT / "styles"
 FORMATS = ("pdf", "epub", "print")
 # What each format writes: the press ("print") format gives the press PDF and its cover.
 # Each output: (file-name suffix, artifact kind).
@@ -101,7 +101,7 @@ def check_out_dir(book: Book, out_dir: str | Path) -> Path:
 def preflight(book: Book, editions: list[Edition], reporter: Reporter, report: Report) -> None:
     families = set()
     for ed in editions:
-        families |= {ed.serif, ed.sans}
+        families |= {ed.serif, ed.sans} | ({"OCR B"} if ed.isbn else set())   # isbn.FONT_FAMILY
     require_fonts(families)
     if not has_harfbuzz_subset():
         msg = ("libharfbuzz-subset0 is missing: WeasyPrint will subset CJK fonts about ten times "

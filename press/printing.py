@@ -7,7 +7,7 @@ checked. The page count is then padded with blank pages to a multiple of `print.
 
 Page boxes (WeasyPrint 70, `weasyprint/pdf/__init__.py`): MediaBox = trim + bleed on every
 side (its origin at -bleed), TrimBox = the CSS page (trim size), but BleedBox = trim + at most
-10 pt, too small for a bleed over 3.5 mm; `_fix_boxes` sets BleedBox = MediaBox. Crop marks are
+10 pt, too small for a bleed over 3.5 mm; `pdfx.finisher` sets BleedBox = MediaBox. Crop marks are
 WeasyPrint's: in the outer half of the bleed, so the file stays trim + bleed as print-on-demand
 shops expect; trimming more than half the bleed astray would show them.
 
@@ -34,6 +34,7 @@ stays empty (with a warning): text there would wrap around the fold.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from html import escape as html_escape
@@ -41,13 +42,14 @@ from pathlib import Path
 
 import jinja2
 
+from . import STYLES
+from . import pdfx
 from .errors import BuildError
 from .html import font_css
 from .manifest import Book, Edition, PrintSettings, length_mm
 from .pdf import render, weasyprint_warnings, with_refused, write
 
 PACKAGE = Path(__file__).resolve().parent
-STYLES = PACKAGE.parent / "styles"
 PRINT_CSS = STYLES / "print.css"
 COVER_CSS = STYLES / "cover.css"
 MIN_SPINE_TEXT_MM = 6.0
@@ -91,22 +93,12 @@ def press_css(book: Book) -> str:
 
 # --- rendering ----------------------------------------------------------------------------
 
-def _fix_boxes(bleed_mm: float):
-    """A finisher setting each page's BleedBox to trim + bleed (WeasyPrint caps it at 10 pt)."""
-    import pydyf
-
-    bleed_pt = bleed_mm / 25.4 * 72
-
-    def finish(document, pdf) -> None:
-        for obj in pdf.objects:
-            if isinstance(obj, pydyf.Dictionary) and obj.get("Type") == "/Page" and "TrimBox" in obj:
-                left, bottom, right, top = obj["TrimBox"]
-                obj["BleedBox"] = pydyf.Array([left - bleed_pt, bottom - bleed_pt, right + bleed_pt, top + bleed_pt])
-    return finish
-
-
 def _write(document, target: Path, identifier: bytes, bleed_mm: float) -> None:
-    write(document, target, identifier, pdf_tags=False, finisher=_fix_boxes(bleed_mm))
+    """Write a press file as PDF/X-4 (pdfx.py): CMYK output intent, every colour in CMYK."""
+    pdfx.add_profile(document)
+    with pdfx.cmyk_colours():
+        write(document, target, identifier, pdf_variant=pdfx.VARIANT, pdf_tags=False,
+              finisher=pdfx.finisher(bleed_mm, identifier))
 
 
 def _blank_pages(count: int, book: Book, css: list, allowed: list[Path]):
@@ -127,6 +119,7 @@ def write_press_pdf(book: Book, edition: Edition, doc_html: str, stylesheets: li
     `doc_html` and `stylesheets` are exactly those of the screen PDF; `screen_pages` is its
     page count, checked against the press layout before padding.
     """
+    pdfx.require_profile()
     allowed = [book.root, STYLES]
     press = [PRINT_CSS, press_css(book)]
     with weasyprint_warnings() as said:
@@ -219,6 +212,31 @@ def _spine_layout(edition: Edition, spine_mm: float, height_mm: float) -> dict:
             "rotate": -90 if edition.dir == "rtl" else 90}
 
 
+BARCODE_AREA_MM = (50.8, 30.5)   # 2 × 1.2 in: what print-on-demand services keep for the barcode
+BARCODE_MARGIN_MM = 6.35         # 0.25 in from the trim and from the spine fold
+
+
+def barcode_block(edition: Edition) -> dict | None:
+    """The ISBN barcode of the back cover: its SVG (as a data: URL) and the white area around it."""
+    import base64
+
+    from .isbn import barcode_svg, parse_isbn, svg_size_mm
+
+    if not edition.isbn:
+        return None
+    svg = barcode_svg(parse_isbn(edition.isbn))
+    svg_w, svg_h = svg_size_mm(svg)
+    return {"isbn": edition.isbn, "svg_w": svg_w, "svg_h": svg_h, "margin": BARCODE_MARGIN_MM,
+            "box_w": max(BARCODE_AREA_MM[0], svg_w), "box_h": max(BARCODE_AREA_MM[1], svg_h + 7.5),
+            "src": "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()}
+
+
+def back_cover_text(edition: Edition) -> list[str]:
+    """The back cover's paragraphs, from the edition's strings file (`back_cover:`)."""
+    text = edition.strings.get("back_cover") or ""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+
+
 def write_cover(book: Book, edition: Edition, pages: int, out: Path) -> list[str]:
     """Write the edition's cover (back, spine, front on one page) for a book of `pages` pages.
 
@@ -239,11 +257,13 @@ def write_cover(book: Book, edition: Edition, pages: int, out: Path) -> list[str
     panels = {"back": 0.0, "spine": width, "front": width + spine}
     if rtl:                                    # bound on the right: the front is on the left
         panels = {"front": 0.0, "spine": width, "back": width + spine}
+    pdfx.require_profile()
     css = (f"@page {{ size: {2 * width + spine:.4f}mm {height:.4f}mm; bleed: {bleed:.4f}mm; "
            f"marks: {'crop' if book.print.marks == 'crop' else 'none'}; }}\n{font_css(edition)}")
     html = _env.get_template("cover.html.j2").render(
         book=book, edition=edition, strings=edition.strings, css=css, width=width, height=height,
-        spine=spine, bleed=bleed, panels=panels, layout=layout, marks=book.print.marks == "crop")
+        spine=spine, bleed=bleed, panels=panels, layout=layout, marks=book.print.marks == "crop",
+        barcode=barcode_block(edition), back_text=back_cover_text(edition))
     with weasyprint_warnings() as said:
         doc, refused = render(html, STYLES, [COVER_CSS], [book.root, STYLES])
         if len(doc.pages) != 1:

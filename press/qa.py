@@ -191,3 +191,85 @@ def run_ace(epub: Path, report_dir: Path) -> list[str]:
     if not problems and data.get("earl:result", {}).get("earl:outcome") != "pass":
         problems.append("Ace's verdict is not pass")
     return problems
+
+
+# --- Press files (PDF/X-4). veraPDF, the real PDF/X validator, does not install here (it needs
+# a download from outside the package registries); these are the parts read back with pypdf.
+
+RGB_OPERATOR = re.compile(rb"(?<![^\s\]\)>])(rg|RG)(?![^\s\[\(<])")
+
+
+def pdf_x4(reader, profile_name: str) -> list[str]:
+    """What a print shop's preflight asks of a PDF/X-4 file, read back from the file.
+
+    An output intent /GTS_PDFX with an embedded CMYK ICC profile named `profile_name`; the
+    version keys (XMP `pdfxid:GTS_PDFXVersion` = PDF/X-4, Info /Trapped, PDF 1.6 header);
+    TrimBox and BleedBox on every page, the trim inside the bleed inside the media; every font
+    embedded; no device-RGB colour in any content stream or image; no annotation on a page.
+    """
+    problems = []
+    root = reader.trailer["/Root"]
+    intents = [i.get_object() for i in (root.get("/OutputIntents") or [])]
+    pdfx = [i for i in intents if i.get("/S") == "/GTS_PDFX"]
+    if not pdfx:
+        problems.append("no /GTS_PDFX output intent")
+    for intent in pdfx:
+        profile = intent.get("/DestOutputProfile")
+        if profile is None:
+            problems.append("the output intent has no DestOutputProfile")
+            continue
+        data = profile.get_object().get_data()
+        if data[16:20] != b"CMYK" or profile.get_object().get("/N") != 4:
+            problems.append(f"the output profile is not CMYK ({data[16:20]!r})")
+        if str(intent.get("/OutputConditionIdentifier")) != profile_name:
+            problems.append(f"output condition is {intent.get('/OutputConditionIdentifier')!r}, not {profile_name!r}")
+    if not reader.pdf_header.startswith("%PDF-1.6"):
+        problems.append(f"header {reader.pdf_header}, PDF/X-4 is PDF 1.6")
+    info = reader.trailer.get("/Info")
+    info = info.get_object() if info is not None else {}
+    if info.get("/Trapped") not in ("/False", "/True"):
+        problems.append("Info /Trapped is not True or False")
+    if not info.get("/Title"):
+        problems.append("Info has no /Title")
+    xmp = root.get("/Metadata")
+    xmp = xmp.get_object().get_data() if xmp is not None else b""
+    if not re.search(rb"GTS_PDFXVersion(>|=\")PDF/X-4", xmp):
+        problems.append("no pdfxid:GTS_PDFXVersion PDF/X-4 in the XMP metadata")
+    for n, page in enumerate(reader.pages, 1):
+        media = [float(v) for v in page.mediabox]
+        boxes = {k: page.get(k) for k in ("/TrimBox", "/BleedBox")}
+        for name, box in boxes.items():
+            if box is None:
+                problems.append(f"page {n}: no {name[1:]}")
+        if all(boxes.values()):
+            trim, bleed = ([float(v) for v in boxes[k]] for k in ("/TrimBox", "/BleedBox"))
+            if not (_inside(trim, bleed) and _inside(bleed, media)):
+                problems.append(f"page {n}: TrimBox {trim} / BleedBox {bleed} not nested in MediaBox {media}")
+        if page.get("/Annots"):
+            problems.append(f"page {n}: annotations (links) inside the page")
+        problems += [f"page {n}: {p}" for p in _rgb_colours(reader, page)]
+    return sorted(set(problems), key=problems.index) + pdf_fonts(reader)
+
+
+def _inside(inner: list[float], outer: list[float], slack: float = 0.01) -> bool:
+    return (inner[0] >= outer[0] - slack and inner[1] >= outer[1] - slack
+            and inner[2] <= outer[2] + slack and inner[3] <= outer[3] + slack)
+
+
+def _rgb_colours(reader, page) -> list[str]:
+    """Device RGB in a page: `rg`/`RG` operators, RGB images, an RGB colour space selected."""
+    problems = []
+    # A byte scan, not pypdf's content-stream parser (ten times slower on CJK pages): WeasyPrint
+    # writes text as hex strings, so `rg` as a word is an operator.
+    contents = page.get_contents()
+    if contents is not None and RGB_OPERATOR.search(contents.get_data()):
+        problems.append("device-RGB colour (rg/RG) in the content stream")
+    resources = page.get("/Resources") or {}
+    for name, xobj in (resources.get("/XObject") or {}).items():
+        xobj = xobj.get_object()
+        if xobj.get("/Subtype") == "/Image" and xobj.get("/ColorSpace") == "/DeviceRGB":
+            problems.append(f"image {name} is device RGB")
+    for name, space in (resources.get("/ColorSpace") or {}).items():
+        if space == "/DeviceRGB":
+            problems.append(f"colour space {name} is device RGB")
+    return problems

@@ -23,6 +23,7 @@ STRING_KEYS: dict[str, Key] = {
     "language_notice": Key(dict, False, "`{tag: sentence}`: printed under the title of a chapter in that "
                                         "language, e.g. `ko: This appendix is in Korean.`"),
     "title_note": Key(str, False, "printed on the title page, e.g. who translated this edition"),
+    "back_cover": Key(str, False, "text of the back cover (plain text; a blank line starts a new paragraph)"),
 }
 
 
@@ -76,6 +77,7 @@ def edition_strings(lang: Language, overrides: Mapping[str, Any]) -> tuple[dict[
     strings.update(overrides)
     strings.setdefault("language_notice", {})
     strings.setdefault("title_note", "")
+    strings.setdefault("back_cover", "")
     return strings, tuple(k for k in missing if k not in overrides)
 
 

@@ -9,8 +9,10 @@ import subprocess
 from .errors import BuildError
 
 # Debian packages the press needs; tools/bootstrap.sh installs the same list.
+# libgs-common: Ghostscript's ICC profiles, the CMYK output intent of the PDF/X-4 press files;
+# fonts-ocr-b: OCR-B, the face of the ISBN and its digits under the barcode.
 APT_PACKAGES = ["fonts-noto-cjk", "fonts-noto-core", "libharfbuzz-subset0", "default-jre-headless",
-                "poppler-utils"]
+                "poppler-utils", "libgs-common", "fonts-ocr-b"]
 INSTALL_HINT = "sudo apt-get install -y " + " ".join(APT_PACKAGES)
 
 

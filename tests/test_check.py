@@ -132,15 +132,18 @@ def test_lint_finds_the_seed_garbage(mini_chapter):
 
 
 def test_check_passes_on_the_fixture_and_catches_a_changed_page(minimal_built, tmp_path):
+    from conftest import run_cli
+
     out = tmp_path / "out"
     shutil.copytree(minimal_built, out)
+    assert run_cli("print", "--book", str(FIXTURES / "minimal"), "--out", str(out), "-j", "1").returncode == 0
     refs = tmp_path / "refs"
     ace = qa.ACE.is_file()          # installed by `make check`, not by `make test`
     run_checks(FIXTURES / "minimal", out, None, update_references=True, references=refs, ace=ace)
     table = run_checks(FIXTURES / "minimal", out, None, references=refs, ace=ace)
     assert not table.failed, table.format()
     assert {"epubcheck", "epub-a11y", "epub-links", "pdf-fonts", "pdf-meta", "pdf-links", "text-trip",
-            "glyphs", "visual"} <= set(table.columns)
+            "glyphs", "visual", "pdf-x4"} <= set(table.columns)
     ref = sorted(refs.glob("mini-ja-ch1.png"))[0]
     image = Image.open(ref).convert("L")
     ImageDraw.Draw(image).rectangle([10, 10, image.width // 2, image.height // 3], fill=0)

@@ -199,3 +199,160 @@ def test_bad_print_settings_name_their_line(tmp_path, yaml_text, message, offset
     with pytest.raises(BuildError) as err:
         load_manifest(book)
     assert f"book.yaml:{first + offset - 1}: " in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_press_files_are_pdf_x4(built):
+    """Output intent /GTS_PDFX with the CMYK profile, version keys, boxes, fonts, no RGB, no links."""
+    from press import pdfx, qa
+
+    for name in ("press.pdf", "cover.pdf"):
+        reader = pypdf.PdfReader(built["dir"] / name)
+        assert qa.pdf_x4(reader, pdfx.PROFILE_NAME) == [], name
+        intent = reader.trailer["/Root"]["/OutputIntents"][0].get_object()
+        assert intent["/DestOutputProfile"].get_object().get_data() == pdfx.PROFILE.read_bytes()
+    # The screen PDF is not a press file: the check says why.
+    problems = qa.pdf_x4(pypdf.PdfReader(built["dir"] / "screen.pdf"), pdfx.PROFILE_NAME)
+    assert "no /GTS_PDFX output intent" in problems
+    assert any("device-RGB colour" in p for p in problems) and any("GTS_PDFXVersion" in p for p in problems)
+
+
+def test_srgb_becomes_cmyk():
+    from press.pdfx import srgb_to_cmyk
+
+    assert srgb_to_cmyk(0, 0, 0) == (0, 0, 0, 1)                 # black text: black ink only
+    assert srgb_to_cmyk(0x44 / 255, 0x44 / 255, 0x44 / 255) == pytest.approx((0, 0, 0, 0.7333), abs=1e-4)
+    c, m, y, k = srgb_to_cmyk(0x8C / 255, 0x2F / 255, 0x23 / 255)   # a red: through the profile
+    assert m > 0.8 and y > 0.8 and c < 0.5
+
+
+# --- ISBN and barcode --------------------------------------------------------------------
+
+# EAN-13 from the standard (GS1 General Specifications 5.2.2), not from python-barcode: the
+# left-hand digits in set A (odd parity) or B (even), chosen by the first digit; right in set C.
+EAN_A = ["0001101", "0011001", "0010011", "0111101", "0100011", "0110001", "0101111", "0111011", "0110111", "0001011"]
+EAN_B = ["".join("1" if b == "0" else "0" for b in code)[::-1] for code in EAN_A]
+EAN_C = ["".join("1" if b == "0" else "0" for b in code) for code in EAN_A]
+EAN_FIRST = ["AAAAAA", "AABABB", "AABBAB", "AABBBA", "ABAABB", "ABBAAB", "ABBBAB", "ABABAB", "ABABBA", "ABBABA"]
+
+
+def decode_ean13(runs: list[int], module: float) -> str | None:
+    """Digits of one scan line's 59 runs (bar, space, …), or None if they are not an EAN-13."""
+    widths = [max(1, round(r / module)) for r in runs]
+    if widths[:3] != [1, 1, 1] or widths[27:32] != [1, 1, 1, 1, 1] or widths[-3:] != [1, 1, 1]:
+        return None
+    left, right, parity = "", "", ""
+    for i in range(6):
+        w = widths[3 + 4 * i: 7 + 4 * i]
+        bits = "".join(("0" if j % 2 == 0 else "1") * n for j, n in enumerate(w))   # starts with a space
+        if bits in EAN_A:
+            left, parity = left + str(EAN_A.index(bits)), parity + "A"
+        elif bits in EAN_B:
+            left, parity = left + str(EAN_B.index(bits)), parity + "B"
+        else:
+            return None
+    for i in range(6):
+        w = widths[32 + 4 * i: 36 + 4 * i]
+        bits = "".join(("1" if j % 2 == 0 else "0") * n for j, n in enumerate(w))   # starts with a bar
+        if bits not in EAN_C:
+            return None
+        right += str(EAN_C.index(bits))
+    if parity not in EAN_FIRST:
+        return None
+    return str(EAN_FIRST.index(parity)) + left + right
+
+
+def read_barcode(pdf: Path, tmp: Path, dpi: int = 400) -> dict:
+    """Render the cover to pixels and read the EAN-13 off a scan line, as a scanner would."""
+    import subprocess
+
+    from PIL import Image
+
+    subprocess.run(["pdftoppm", "-png", "-gray", "-r", str(dpi), "-singlefile", str(pdf), str(tmp / "scan")], check=True)
+    image = Image.open(tmp / "scan.png").convert("L")
+    width, height = image.size
+    found = {}
+    for y in range(height // 2, height, 8):
+        row = [image.getpixel((x, y)) < 128 for x in range(width)]
+        runs, starts, x = [], [], 0
+        while x < width:                       # runs of equal colour: (dark?, start, length)
+            start = x
+            while x < width and row[x] == row[start]:
+                x += 1
+            runs.append((row[start], start, x - start))
+        for i, (dark, start, _) in enumerate(runs):
+            if not dark or i + 59 > len(runs) or i == 0:
+                continue
+            seq = runs[i:i + 59]
+            total = sum(r[2] for r in seq)
+            digits = decode_ean13([r[2] for r in seq], total / 95)
+            if digits:
+                mm_per_px = 25.4 / dpi
+                found = {"digits": digits, "y_mm": y * mm_per_px, "x0_mm": start * mm_per_px,
+                         "x1_mm": (start + total) * mm_per_px, "module_mm": total / 95 * mm_per_px,
+                         "quiet_left_mm": runs[i - 1][2] * mm_per_px,
+                         "quiet_right_mm": runs[i + 59][2] * mm_per_px if i + 59 < len(runs) else 0.0,
+                         "page_mm": (width * mm_per_px, height * mm_per_px)}
+                return found
+    return found
+
+
+def test_cover_barcode_reads_back_as_the_isbn(built, tmp_path):
+    """The fixture's ja edition has ISBN 978-3-16-148410-0: the cover's bars, rendered to pixels,
+    decode to it; the module is 0.33 mm, the quiet zones at least 11 and 7 modules; the code sits
+    at the lower right of the back cover (left panel of a left-bound book), 6.35 mm from the spine
+    fold and from the foot; the bars are vector paths, not an image."""
+    found = read_barcode(built["dir"] / "cover.pdf", tmp_path)
+    assert found.get("digits") == "9783161484100", found
+    assert found["module_mm"] == pytest.approx(0.33, abs=0.02)
+    assert found["quiet_left_mm"] >= 11 * 0.33 - 0.1 and found["quiet_right_mm"] >= 7 * 0.33 - 0.1
+    bleed, (trim_w, trim_h) = 3.0, B6
+    spine = spine_width(built["pages"], load_manifest(FIXTURES / "minimal").print)
+    fold = bleed + trim_w                                    # the back panel ends at the spine fold
+    assert fold - 6.35 - 50.8 < found["x0_mm"] < found["x1_mm"] < fold - 6.35
+    assert bleed + trim_h - 6.35 - 35 < found["y_mm"] < bleed + trim_h - 6.35
+    assert found["page_mm"][0] == pytest.approx(2 * trim_w + spine + 2 * bleed, abs=0.2)
+    page = pypdf.PdfReader(built["dir"] / "cover.pdf").pages[0]
+    xobjects = page["/Resources"].get("/XObject") or {}
+    assert not [x for x in xobjects.values() if x.get_object().get("/Subtype") == "/Image"]
+    text = page.extract_text()
+    assert "ISBN 978-3-16-148410-0" in text
+    # The back cover's text comes from the edition's strings file.
+    assert "試験用の小さな本です" in re.sub(r"\s+", "", text)
+
+
+def test_no_isbn_no_barcode(built, tmp_path):
+    """The zh-Hans edition of the fixture has no ISBN: no barcode, no back-cover text."""
+    book = load_manifest(FIXTURES / "minimal")
+    assert book.edition("zh-Hans").isbn is None and book.edition("ja").isbn == "978-3-16-148410-0"
+    write_cover(book, book.edition("zh-Hans"), 12, tmp_path / "cover.pdf")
+    assert read_barcode(tmp_path / "cover.pdf", tmp_path) == {}
+    assert "ISBN" not in pypdf.PdfReader(tmp_path / "cover.pdf").pages[0].extract_text()
+
+
+BAD_ISBN = [
+    ("978-3-16-148410-1", "has the check digit 1, but its first twelve digits give 0"),
+    ("3-16-148410-X", "must be digits, optionally grouped with hyphens"),
+    ("3161484100", "is an ISBN-10"),
+    ("978-3-16-14841", "has 11 digits"),
+    ("977-3-16-148410-0", "starts with 977"),
+    ("978--3-16-148410-0", "must be digits"),
+]
+
+
+@pytest.mark.parametrize("value, message", BAD_ISBN)
+def test_bad_isbn_names_the_manifest_line(tmp_path, value, message):
+    book = tmp_path / "book"
+    shutil.copytree(FIXTURES / "minimal", book)
+    manifest = (book / "book.yaml").read_text(encoding="utf-8")
+    line = next(i for i, text in enumerate(manifest.splitlines(), 1) if text.strip().startswith("isbn:"))
+    (book / "book.yaml").write_text(re.sub(r"isbn: \S+", f"isbn: {value}", manifest), encoding="utf-8")
+    with pytest.raises(BuildError) as err:
+        load_manifest(book)
+    assert f"book.yaml:{line}: editions[].isbn" in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_isbn_forms():
+    from press.isbn import check_digit, parse_isbn
+
+    assert parse_isbn("978-3-16-148410-0") == parse_isbn("9783161484100") == "9783161484100"
+    assert check_digit("978316148410") == 0

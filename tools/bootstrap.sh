@@ -14,8 +14,10 @@ WITH_ACE=0
 ACE_VERSION=1.4.6
 PYTHON=${PYTHON:-python3}
 # Fonts for CJK, Arabic and Devanagari; libharfbuzz-subset0 makes CJK font subsetting ~10x
-# faster in WeasyPrint; Java runs epubcheck; poppler-utils gives pdftotext/pdffonts/pdftoppm.
-PACKAGES=(fonts-noto-cjk fonts-noto-core libharfbuzz-subset0 poppler-utils)
+# faster in WeasyPrint; Java runs epubcheck; poppler-utils gives pdftotext/pdffonts/pdftoppm;
+# libgs-common holds Ghostscript's ICC profiles: default_cmyk.icc is the output intent of the
+# PDF/X-4 press PDF and cover (press/pdfx.py); fonts-ocr-b sets the ISBN under the barcode.
+PACKAGES=(fonts-noto-cjk fonts-noto-core libharfbuzz-subset0 poppler-utils libgs-common fonts-ocr-b)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
