@@ -363,7 +363,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
             key = state.key(book, ed, fmt, options, out)
             if fmt == "web":    # the pages link the PDF and EPUB only where the release has them
                 key = f"{key}:{','.join(downloads_of[ed.lang])}"
-            if not force and all(state.up_to_date(t.name, key, t, fmt == "epub" and check_epub) for t in targets):
+            if not force and all(state.up_to_date(t.relative_to(out).as_posix(), key, t, fmt == "epub" and check_epub) for t in targets):
                 report.up_to_date += targets
             else:
                 todo.append((ed, fmt, key))

@@ -101,15 +101,64 @@ def link_notes_to_bibliography(body: str, label: str, bib_page: str | None) -> s
     return _NOTE_BACK.sub(add, body)
 
 
-def render_pages(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None) -> list[Page]:
-    """The edition's pages: contents, one per chapter with pandoc's footnotes, the bibliography."""
+def _cached_pandoc(cache: Path | None, ast: str, display: str, prefix: str, cite_args: list[str] | None,
+                   lang: str) -> str:
+    """pandoc_html, remembered under the hash of everything it reads: the AST, the arguments, and
+    the bibliography and CSL files they name (an edit then costs one pandoc run, not one per chapter)."""
+    if cache is None:
+        return pandoc_html(ast, display, prefix, inline_notes=False, cite_args=cite_args, lang=lang)
+    h = hashlib.sha256(f"web1\0{prefix}\0{lang}\0{ast}\0".encode())
+    for arg in cite_args or []:
+        name, _, value = arg.partition("=")
+        if name in ("--bibliography", "--csl"):
+            h.update(name.encode() + b"\0" + Path(value).read_bytes() + b"\0")
+        else:
+            h.update(arg.encode() + b"\0")
+    file = cache / f"{h.hexdigest()[:40]}.html"
+    if file.is_file() and not file.is_symlink():
+        return file.read_text(encoding="utf-8")
+    body = pandoc_html(ast, display, prefix, inline_notes=False, cite_args=cite_args, lang=lang)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body)
+        os.replace(tmp, file)
+    except OSError:
+        pass
+    return body
+
+
+def render_pages(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None,
+                 cache: Path | None = None) -> list[Page]:
+    """The edition's pages: contents, one per chapter with pandoc's footnotes, the bibliography.
+
+    The chapters are converted side by side (pandoc runs as a process); `cache` keeps each result.
+    """
+    from concurrent.futures import ThreadPoolExecutor
     strings = edition.strings
     names = page_names(book, edition)
     bib_page = "bibliography.html" if book.bibliography else None
     pages: list[Page] = []
-    for i, (ch, label, (name, role)) in enumerate(zip(chapters, chapter_labels(edition, chapters), names[1:]), 1):
+
+    def convert(item):
+        i, ch = item
         cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
-        body = pandoc_html(ch.ast, ch.display, f"ch{i}-", inline_notes=False, cite_args=cite_args, lang=ch.lang)
+        return _cached_pandoc(cache, ch.ast, ch.display, f"ch{i}-", cite_args, ch.lang)
+
+    def bibliography():
+        if not (bib_page and cite and cite.cited):
+            return None
+        return _cached_pandoc(cache, document(bibliography_blocks(edition), {"nocite": nocite(cite)}),
+                              "bibliography", "bib-", cite.args(edition.locale, bibliography_section=True),
+                              edition.lang)
+
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        bib_body = threads.submit(bibliography)
+        bodies = list(threads.map(convert, enumerate(chapters, 1)))
+        bib_body = bib_body.result()
+    for i, (ch, label, (name, role), body) in enumerate(zip(chapters, chapter_labels(edition, chapters), names[1:],
+                                                            bodies), 1):
         m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
         title = _plain(m.group(1)) if m else ch.display
         notice, notice_lang = chapter_notice(edition, ch)
@@ -120,10 +169,8 @@ def render_pages(book: Book, edition: Edition, chapters: list[Chapter], cite: Ci
         pages.append(Page(name, role, ch.lang, language(ch.lang).dir, label, title, body))
     if bib_page:
         title = strings["bibliography"]
-        if cite and cite.cited:
-            body = pandoc_html(document(bibliography_blocks(edition), {"nocite": nocite(cite)}), "bibliography",
-                               "bib-", inline_notes=False,
-                               cite_args=cite.args(edition.locale, bibliography_section=True), lang=edition.lang)
+        if bib_body is not None:
+            body = bib_body
         else:
             body = f'<h1 id="bib-bibliography">{htmllib.escape(title)}</h1>'
         pages.append(Page(bib_page, "bibliography", edition.lang, edition.dir, None, title, body))
@@ -143,7 +190,7 @@ def write_edition(book: Book, edition: Edition, chapters: list[Chapter], cite: C
     as ../../<slug>-<lang>.<ext>. preview: fonts are the installed ones (local()), not subsets,
     so an edit shows at once.
     """
-    pages = render_pages(book, edition, chapters, cite)
+    pages = render_pages(book, edition, chapters, cite, font_cache.parent / ".web-html" if font_cache else None)
     folder = site / edition.lang
     folder.mkdir(parents=True)
     template = _env.get_template("page.html.j2")
@@ -210,6 +257,12 @@ def font_rules(edition: Edition, pages: list[str], fonts_dir: Path, preview: boo
     for tag, parts in texts.items():
         lang = _stack_language(edition.lang if tag == "und" else tag, edition)
         by_lang[lang] = by_lang.get(lang, "") + "".join(parts)
+    if preview:     # the installed faces by name: no font file read, so an edit shows at once
+        rules = [language_css(list(by_lang))]
+        for lang in sorted(by_lang):
+            serif = edition.serif if lang == edition.lang else language(lang).serif
+            rules.append(f':lang({lang}) {{ font-family: "{serif}", "Noto Serif", serif; }}')
+        return "\n".join(rules) + "\n"
     stacks = {lang: body_stack(edition.serif if lang == edition.lang else language(lang).serif)
               for lang in sorted(by_lang)}
     for lang, text in sorted(by_lang.items()):
