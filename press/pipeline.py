@@ -302,6 +302,13 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
     Editions are independent, so they spread over the cores; each worker loads WeasyPrint
     and the fonts once and renders several artifacts, within the bounds above.
     """
+    if jobs == 0:
+        # In this process: the live preview's web pages, where forking a worker would cost more
+        # than rendering (pandoc itself still runs confined).
+        for job in job_list:
+            reporter.start(job.edition.lang, job.format)
+            yield job, render_artifact(job)
+        return
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(job_list)))
     # The heaviest first (PDFs of the longest editions), so no core idles at the end.
     order = sorted(job_list, key=lambda j: (j.format == "epub", -sum(len(c.markdown) for c in j.chapters)))

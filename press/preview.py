@@ -75,7 +75,7 @@ class Preview:
                               if lang in chosen and self.viewers[lang] > 0]
                 built: list[str] = []
                 for langs in ([open_first] if open_first else []) + [chosen]:
-                    report = build(self.book_dir, self.out, formats=("web",), langs=langs, jobs=1,
+                    report = build(self.book_dir, self.out, formats=("web",), langs=langs, jobs=0,
                                    draft=self.draft, preview=True)
                     done = [a.lang for a in report.artifacts]
                     built += done
@@ -103,11 +103,12 @@ class Preview:
         while not stop.is_set():
             if not self._search_pending.wait(0.2):
                 continue
-            self._search_pending.clear()
+            # after a quiet moment, and without the build lock: a save is never kept waiting
+            while self._search_pending.wait(1.0) and not stop.is_set():
+                self._search_pending.clear()
             try:
-                with self.build_lock:
-                    if self.site.is_dir():
-                        index_search(self.site)
+                if self.site.is_dir():
+                    index_search(self.site)
             except BuildError as exc:
                 self.log(f"warning: search index: {exc}")
 
@@ -301,7 +302,13 @@ def run_preview(book_dir: str, out_dir: str, langs: list[str] | None, host: str 
     preview = Preview(book_dir, out_dir, langs, draft)
     if host not in ("127.0.0.1", "localhost", "::1"):
         preview.log(f"warning: listening on {host}: other machines can read the preview")
-    preview.rebuild()
+    if preview.rebuild():
+        try:
+            from .web import index_search
+
+            index_search(preview.site)  # the first index before serving: the search box works at once
+        except BuildError as exc:
+            preview.log(f"warning: search index: {exc}")
     server = serve(preview, host, port)
     shown = server.server_address[0]
     url = f"http://{shown if ':' not in shown else '[' + shown + ']'}:{server.server_address[1]}/"
@@ -309,7 +316,6 @@ def run_preview(book_dir: str, out_dir: str, langs: list[str] | None, host: str 
           file=sys.stderr, flush=True)
     stop = threading.Event()
     threading.Thread(target=preview.index_search_forever, args=(stop,), daemon=True, name="search").start()
-    preview._search_pending.set()
     try:
         preview.watch_forever(stop)
     except KeyboardInterrupt:

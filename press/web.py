@@ -351,7 +351,7 @@ def write_site(book: Book, out: Path, preview: bool = False) -> None:
     built = [ed for ed in book.editions if (site / ed.lang / "index.html").is_file()]
     assets = site / "assets"
     assets.mkdir(exist_ok=True)
-    for src, name in ((STYLES / "web.css", "web.css"), (ASSETS / "web.js", "web.js")):
+    for src, name in ((STYLES / "web.css", "web.css"), (ASSETS / "web.js", "web.js"), (ASSETS / "icon.svg", "icon.svg")):
         data = src.read_bytes()
         if not (assets / name).is_file() or (assets / name).read_bytes() != data:
             _write(assets / name, data)
@@ -393,6 +393,14 @@ def index_search(site: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise BuildError("Pagefind could not index the site:\n  " + (proc.stderr or proc.stdout).strip()[-2000:],
                          hint="run `make setup` (it installs pagefind[extended] into .venv)")
+    # Pagefind lists the languages in hash-map order, different from run to run: sort them.
+    entry = tmp / "pagefind-entry.json"
+    if entry.is_file():
+        import json
+
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        data["languages"] = dict(sorted(data.get("languages", {}).items()))
+        entry.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     place_edition(tmp, site / "pagefind")
 
 

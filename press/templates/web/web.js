@@ -70,7 +70,13 @@
       /* global PagefindUI */
       new PagefindUI({element: "#search", showImages: false, showSubResults: true,
                       bundlePath: new URL("pagefind/", root).pathname, baseUrl: root.pathname});
-      box.dataset.ready = "true";
+      // Pagefind names its box by a title only; a screen reader wants a label (axe: label-title-only).
+      (function label() {
+        var input = box.querySelector("input");
+        if (!input) return requestAnimationFrame(label);
+        input.setAttribute("aria-label", input.getAttribute("placeholder") || input.title || "search");
+        box.dataset.ready = "true";
+      })();
     };
     script.onerror = function () { box.hidden = true; };   // not indexed yet (preview)
     document.head.appendChild(script);
