@@ -6,7 +6,7 @@ BOOK   ?= book
 OUT    ?= dist
 ARGS   ?=
 
-.PHONY: setup pdf epub all status check update-references test test-slow clean import-seeds bench print release release-index
+.PHONY: setup pdf epub all web preview status check update-references test test-slow clean import-seeds bench print release release-index
 
 setup:
 	@bash tools/bootstrap.sh
@@ -20,11 +20,19 @@ epub: setup
 all: setup
 	$(PY) build.py all --book $(BOOK) --out $(OUT) $(ARGS)
 
+# The web edition: a static site in $(OUT)/web/ and $(OUT)/<slug>-web.zip.
+web: setup
+	$(PY) build.py web --book $(BOOK) --out $(OUT) $(ARGS)
+
+# Serve the web edition on 127.0.0.1 and rebuild it on every save (ARGS="--lang ja --port 8000").
+preview: setup
+	$(PY) build.py preview --book $(BOOK) --out $(OUT) $(ARGS)
+
 # Press PDF (trim + bleed, crop marks, padded to the signature) and cover, per edition.
 print: setup
 	$(PY) build.py print --book $(BOOK) --out $(OUT) $(ARGS)
 
-# Everything for a release into $(OUT): screen PDF, press PDF, cover, EPUB, SHA256SUMS, manifest.json.
+# Everything for a release into $(OUT): screen PDF, press PDF, cover, EPUB, web zip, SHA256SUMS, manifest.json.
 release: setup
 	$(PY) build.py release --book $(BOOK) --out $(OUT) $(ARGS)
 

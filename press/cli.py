@@ -16,7 +16,11 @@ commands:
   print    press PDF for the print shop (trim + bleed, crop marks, page count padded to the
            signature) and its cover: back, spine, front  (dist/<slug>-<lang>-print.pdf, -cover.pdf)
   all      pdf and epub
-  release  pdf, epub and print for every edition, then SHA256SUMS and manifest.json
+  web      the web edition: a static site in dist/web/ (a page per chapter, search, fonts) and
+           dist/<slug>-web.zip
+  preview  serve the web edition on 127.0.0.1 and rebuild it as the book is edited: the open
+           page reloads itself, a build error shows on the page; PDF on request
+  release  pdf, epub, print and web for every edition, then SHA256SUMS and manifest.json
   index    write SHA256SUMS and manifest.json for the release files already in --out
   status   translation status: editions × chapters (present, derived, stale, missing)
   check    build what is missing, then verify every artifact and lint the book: a table
@@ -27,13 +31,14 @@ examples:
   python build.py pdf                   every edition in book/
   python build.py epub --lang zh-Hans   one edition
   python build.py all --book tests/fixtures/minimal --out /tmp/out
+  python build.py preview --lang ja --port 8000
 """
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keep4o-press", description=HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["pdf", "epub", "print", "all", "release", "index", "status", "check"], help="what to do")
+    p.add_argument("command", choices=["pdf", "epub", "print", "all", "web", "preview", "release", "index", "status", "check"], help="what to do")
     p.add_argument("--lang", action="append", metavar="TAG",
                    help="build only this edition (repeatable), e.g. ja or zh-Hans; default: all editions")
     p.add_argument("--book", default="book", metavar="DIR",
@@ -50,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="status: exit 1 if any chapter is stale or missing")
     p.add_argument("--update-references", action="store_true",
                    help="check: replace the reference images of the visual regression with the current pages")
+    p.add_argument("--port", type=int, default=0, metavar="N",
+                   help="preview: the port to listen on (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                   help="preview: the address to listen on (default 127.0.0.1: this machine only)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     g.add_argument("-v", "--verbose", action="store_true", help="print every warning in full and each stage")
@@ -158,6 +167,11 @@ def _run(args) -> int:
             return status(args)
         if args.command == "index":
             return index(args)
+        if args.command == "preview":
+            from .preview import run_preview
+
+            return run_preview(args.book, args.out, args.lang, host=args.host, port=args.port, draft=args.draft,
+                               quiet=args.quiet)
         if args.command == "check":
             return check(args, ConsoleReporter(args.quiet, args.verbose))
         return build_command(args)
@@ -181,7 +195,7 @@ def build_command(args) -> int:
 
     from .pipeline import build  # imported here so --help stays instant
 
-    formats = {"all": ("pdf", "epub"), "release": ("pdf", "epub", "print")}.get(args.command, (args.command,))
+    formats = {"all": ("pdf", "epub"), "release": ("pdf", "epub", "print", "web")}.get(args.command, (args.command,))
     t0 = time.perf_counter()
     try:
         report = build(args.book, args.out, formats=formats, langs=args.lang,

@@ -20,11 +20,12 @@ from .output import place, scratch_dir
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
-FORMATS = ("pdf", "epub", "print")
+FORMATS = ("pdf", "epub", "print", "web")
 # What each format writes: the press ("print") format gives the press PDF and its cover.
 # Each output: (file-name suffix, artifact kind).
 OUTPUTS = {"pdf": ((".pdf", "pdf"),), "epub": ((".epub", "epub"),),
-           "print": (("-print.pdf", "print"), ("-cover.pdf", "cover"))}
+           "print": (("-print.pdf", "print"), ("-cover.pdf", "cover")),
+           "web": (("", "web"),)}    # a folder, web/<lang>/, named by its contents page (web.py)
 
 
 @dataclass
@@ -66,6 +67,10 @@ def artifact_name(book: Book, edition: Edition, fmt: str) -> str:
 
 
 def artifact_names(book: Book, edition: Edition, fmt: str) -> tuple[str, ...]:
+    if fmt == "web":
+        from .web import SITE
+
+        return (f"{SITE}/{edition.lang}/index.html",)
     return tuple(f"{book.slug}-{edition.lang}{suffix}" for suffix, _ in OUTPUTS[fmt])
 
 
@@ -133,6 +138,8 @@ class Job:
     out: Path
     names: tuple[str, ...]
     check_epub: bool
+    downloads: tuple[str, ...] = ()     # web: the edition's formats the release has ("pdf", "epub")
+    preview: bool = False               # web: for the live preview (installed fonts, no search index)
 
     def file(self, i: int = 0) -> Path:
         return self.scratch / self.names[i]
@@ -170,6 +177,11 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
                 pages[1] = 1
             fail_on_missing_glyphs(said, book, ed, chapters)
             warnings += [w if w.startswith(f"[{ed.lang} ") else f"[{ed.lang} {job.format}] {w}" for w in said]
+        elif job.format == "web":
+            from . import web
+
+            pages[0] = web.write_edition(book, ed, chapters, job.cite, job.scratch / web.SITE, job.downloads,
+                                         job.preview, job.out / web.FONT_CACHE)
         else:
             epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.file(), job.cite)
             if job.check_epub:
@@ -181,6 +193,11 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
                         + "\n  ".join(str(f) for f in findings[:20]), job.target())
         warnings += [f"[{ed.lang} {job.format}] pandoc: {w}" for w in pandoc_said]
     seconds = time.perf_counter() - t0
+    if job.format == "web":
+        from .web import folder_bytes
+
+        return [Artifact(ed.lang, "web", job.target().parent, folder_bytes(job.file().parent), seconds,
+                         pages[0])], warnings
     arts = [Artifact(ed.lang, kind, job.target(i), job.file(i).stat().st_size, seconds, pages[i])
             for i, (_, kind) in enumerate(OUTPUTS[job.format])]
     return arts, warnings
@@ -285,6 +302,13 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
     Editions are independent, so they spread over the cores; each worker loads WeasyPrint
     and the fonts once and renders several artifacts, within the bounds above.
     """
+    if jobs == 0:
+        # In this process: the live preview's web pages, where forking a worker would cost more
+        # than rendering (pandoc itself still runs confined).
+        for job in job_list:
+            reporter.start(job.edition.lang, job.format)
+            yield job, render_artifact(job)
+        return
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(job_list)))
     # The heaviest first (PDFs of the longest editions), so no core idles at the end.
     order = sorted(job_list, key=lambda j: (j.format == "epub", -sum(len(c.markdown) for c in j.chapters)))
@@ -320,11 +344,12 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
 def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = ("pdf", "epub"),
           langs: list[str] | None = None, reporter: Reporter | None = None,
           check_epub: bool = True, draft: bool = False, jobs: int | None = None,
-          force: bool = False) -> Report:
+          force: bool = False, preview: bool = False) -> Report:
     """Build the chosen editions and formats into out_dir; return what was written.
 
     Artifacts whose content key is unchanged since they were written are left alone (see cache.py);
-    force=True renders them anyway.
+    force=True renders them anyway. The web format writes a folder per edition, then the site's
+    shared files and search index (web.write_site); preview=True makes it for the live preview.
     """
     reporter = reporter or Reporter()
     report = Report()
@@ -336,17 +361,25 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     os.environ.setdefault("SOURCE_DATE_EPOCH", source_date_epoch(book))
     out = check_out_dir(book, out_dir)
     state = State(out)
-    options = f"draft={draft}"
+    options = f"draft={draft},preview={preview}"
     todo: list[tuple[Edition, str, str]] = []      # (edition, format, key)
+    downloads_of = {ed.lang: web_downloads(book, ed, formats, out) for ed in editions}
     for ed in editions:
         for fmt in formats:
             targets = [out / name for name in artifact_names(book, ed, fmt)]
             key = state.key(book, ed, fmt, options, out)
-            if not force and all(state.up_to_date(t.name, key, t, fmt == "epub" and check_epub) for t in targets):
+            if fmt == "web":    # the pages link the PDF and EPUB only where the release has them
+                key = f"{key}:{','.join(downloads_of[ed.lang])}"
+            if not force and all(state.up_to_date(t.relative_to(out).as_posix(), key, t, fmt == "epub" and check_epub) for t in targets):
                 report.up_to_date += targets
             else:
                 todo.append((ed, fmt, key))
+    site_missing = "web" in formats and not (out / "web" / "index.html").is_file()
     if not todo:
+        if site_missing:
+            from .web import write_site
+
+            write_site(book, out, preview)
         state.save()
         return report
     from .citations import Citeproc, check_citations, load_bibliography
@@ -379,7 +412,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                     bib_file = bib.for_edition(ed.lang, tmp, "zh-Hans" if ed.opencc else None, convert)
                     cites[ed.lang] = Citeproc(bib_file, book.csl, tuple(cited_of[ed.lang]))
             job = Job(book, ed, fmt, tuple(chapters_of[ed.lang]), cites[ed.lang], tmp, out,
-                      artifact_names(book, ed, fmt), check_epub)
+                      artifact_names(book, ed, fmt), check_epub, downloads_of[ed.lang], preview)
             job_list.append(job)
             keys[job.names] = key
         for job, (arts, warnings) in run_jobs(job_list, jobs, reporter):
@@ -391,11 +424,29 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                 reporter.done(art)
         # All or nothing: the previous artifacts are replaced only once every one is good.
         for job, arts, key in finished:
+            if job.format == "web":
+                from .web import place_edition
+
+                place_edition(job.file().parent, job.target().parent)
+                state.record(job.names[0], key, job.target(), arts[0].pages, job.check_epub)
+                continue
             for i, art in enumerate(arts):
                 place(job.file(i), job.target(i))
                 state.record(job.names[i], key, job.target(i), art.pages, job.check_epub)
+        if "web" in formats:
+            from .web import write_site
+
+            write_site(book, out, preview)
     state.save()
     return report
+
+
+def web_downloads(book: Book, edition: Edition, formats: tuple[str, ...], out: Path) -> tuple[str, ...]:
+    """The formats a web edition links to: those this build writes or the release already has."""
+    if "web" not in formats:
+        return ()
+    return tuple(ext for ext in ("pdf", "epub")
+                 if ext in formats or (out / f"{book.slug}-{edition.lang}.{ext}").is_file())
 
 
 def source_date_epoch(book: Book) -> str:

@@ -17,7 +17,9 @@ from .output import write_atomic
 from .manifest import Book
 
 # artifact kind (pipeline.OUTPUTS) → format named in manifest.json, in the order the index lists them
-FORMAT_NAMES = {"pdf": "pdf", "print": "print-pdf", "cover": "cover-pdf", "epub": "epub"}
+FORMAT_NAMES = {"pdf": "pdf", "print": "print-pdf", "cover": "cover-pdf", "epub": "epub", "web": "web"}
+# The web edition is one site for every edition: <slug>-web.zip, language "mul" (ISO 639-2: several).
+WEB_LANGUAGE = "mul"
 
 
 def source_commit(root: Path) -> str:
@@ -48,8 +50,12 @@ def classify(book: Book, name: str) -> tuple[str, str] | None:
     """(language, format) of a release file name like keep4o-zh-Hans-print.pdf; None if not one."""
     from .pipeline import OUTPUTS
 
+    if name == f"{book.slug}-web.zip":
+        return WEB_LANGUAGE, FORMAT_NAMES["web"]
     for ed in book.editions:
-        for outputs in OUTPUTS.values():
+        for fmt, outputs in OUTPUTS.items():
+            if fmt == "web":
+                continue
             for suffix, kind in outputs:
                 if name == f"{book.slug}-{ed.lang}{suffix}":
                     return ed.lang, FORMAT_NAMES[kind]
@@ -71,7 +77,7 @@ def write_index(book: Book, out: Path, commit: str) -> list[dict]:
                         "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     if not entries:
         raise BuildError("no release files to index", out, hint="run `make release` first")
-    entries.sort(key=lambda e: (order[e["language"]], kinds.index(e["format"])))
+    entries.sort(key=lambda e: (order.get(e["language"], len(order)), kinds.index(e["format"])))
     manifest = {"book": book.slug, "title": book.title, "date": book.date, "source_commit": commit,
                 "files": entries}
     _write(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")

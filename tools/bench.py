@@ -321,6 +321,55 @@ def typst_run(tmp: Path, i: int, book: Path, lang: str, log_dir: Path) -> dict:
     return r
 
 
+def preview_reload(tmp: Path, lang: str, runs: int) -> dict:
+    """The live preview: save a chapter → the open page (Chromium, Playwright) shows the new text.
+
+    Optional: skipped, with the reason, where Debian's Chromium or Playwright is missing.
+    """
+    if not Path("/usr/bin/chromium").exists():
+        return {"skipped": "Debian's chromium is not installed"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "playwright is not installed"}
+    book = copy_book(tmp / "preview-book")
+    proc = subprocess.Popen([sys.executable, str(PRESS_SRC[0] / "build.py"), "preview", "--book", str(book),
+                             "--out", str(tmp / "preview-out"), "--lang", lang],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=PRESS_SRC[0])
+    url = None
+    for line in proc.stderr:
+        m = re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)
+        if m:
+            url = m.group(1)
+            break
+    if url is None:
+        proc.kill()
+        return {"skipped": "the preview did not start"}
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    chapter = book / EDIT_JA[0].replace("ja/", f"{lang}/")
+    times = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(url + f"{lang}/timeline.html")
+            page.wait_for_function("() => !!document.querySelector('#press-preview-bar')")
+            for i in range(max(3, runs)):
+                time.sleep(2.5)     # the search index runs after a rebuild; measure the save alone
+                marker = f"bench-preview-{i}"
+                with open(chapter, "a", encoding="utf-8") as f:
+                    f.write(f"\n\n{marker}\n")
+                t0 = time.perf_counter()
+                page.wait_for_function(f"() => document.querySelector('main').innerText.includes('{marker}')",
+                                       timeout=60_000)
+                times.append(time.perf_counter() - t0)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {"edition": lang, "runs_s": times, "median_s": med(times), "load_1min": os.getloadavg()[0]}
+
+
 def med(values) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -383,6 +432,18 @@ def _f(x: float | None, fmt: str = "{:.1f}") -> str:
 def ratio_text(r: float) -> str:
     """naive time / press time, said the way round that reads naturally."""
     return f"{r:.1f}× faster" if r >= 1 else f"{r:.2f}× ({1 / r:.1f}× slower)"
+
+
+def preview_markdown(s: dict) -> list[str]:
+    pv = s.get("preview") or {"skipped": "not measured"}
+    if "skipped" in pv:
+        return ["", "## Live preview", "", f"Not measured: {pv['skipped']}."]
+    runs = ", ".join(f"{t:.2f}" for t in pv["runs_s"])
+    return ["", "## Live preview", "",
+            "| what | median | runs |", "|---|---:|---|",
+            f"| save `{pv['edition']}/timeline.md` → the open page (Chromium) shows the new text "
+            f"| {pv['median_s']:.2f} s | {runs} s |", "",
+            f"Load average {pv['load_1min']:.1f} during the measurement (2 cores: above 2 the machine is shared)."]
 
 
 def format_markdown(s: dict) -> str:
@@ -473,7 +534,7 @@ def format_markdown(s: dict) -> str:
               "compiled with `typst.compile(font_paths=[Noto directories])`; no footnote or layout work "
               "comparable to the press's, so it is a lower bound for a fast renderer, not a like-for-like.",
               ""]
-    return "\n".join(lines)
+    return "\n".join(lines + preview_markdown(s))
 
 
 def _rounded(x):
@@ -536,7 +597,10 @@ def main(argv: list[str] | None = None) -> int:
         epubcheck = press_epubcheck(tmp, langs, log_dir)
         print(f"bench: typst reference ({typst_lang}) …", file=sys.stderr, flush=True)
         typst_runs = [typst_run(tmp, i, naive_book, typst_lang, log_dir) for i in range(runs)]
+        print(f"bench: live preview, save → reload ({langs[0]}) …", file=sys.stderr, flush=True)
+        preview = preview_reload(tmp, langs[0], runs)
     s = summarize(m, naive, press, epubcheck, typst_runs, langs, typst_lang, runs)
+    s["preview"] = preview
     s["quick"] = args.quick
     s = _rounded(s)
     text = format_markdown(s)

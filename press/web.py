@@ -1,0 +1,429 @@
+"""Stage 4c: the edition's chapters → a static web site (one page per chapter), beside pdf.py and epub.py.
+
+Layout of `<out>/web/`:
+
+    index.html                 the editions (home page)
+    assets/web.css, web.js     shared style and the small script (footnote popovers, search)
+    pagefind/                  the search index (Pagefind; one index per language, CJK segmented)
+    <lang>/index.html          the edition's contents
+    <lang>/timeline.html …     one page per chapter: timeline, letter, appendix-a, appendix-b …
+    <lang>/bibliography.html   the sources it cites
+    <lang>/fonts/              the faces its text uses, subset to its characters, as WOFF2
+
+Page names are the same in every edition, so the language switcher and the `hreflang`
+alternates lead to the same chapter in another language. Nothing is fetched from elsewhere:
+fonts, script, style and search index are files of the site. Nothing depends on the clock or
+on the directory the site was built in (the zip's timestamps come from the book's date).
+"""
+from __future__ import annotations
+
+import hashlib
+import html as htmllib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jinja2
+
+from .citations import Citeproc, find_citations
+from .errors import BuildError
+from .html import (bibliography_blocks, chapter_labels, chapter_locale, chapter_notice, document, language_css,
+                   nocite, pandoc_html)
+from .languages import language
+from .manifest import Book, Edition
+from .sources import Chapter
+
+PACKAGE = Path(__file__).resolve().parent
+STYLES = PACKAGE.parent / "styles"
+ASSETS = PACKAGE / "templates" / "web"
+SITE = "web"
+FONT_CACHE = ".web-fonts"   # WOFF2 subsets by content hash, beside the artifacts (compressing is slow)
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(ASSETS),
+                          autoescape=jinja2.select_autoescape(["html", "j2"]),
+                          undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str               # file name inside the edition's folder, e.g. appendix-a.html
+    role: str               # contents | timeline | letter | appendix | bibliography
+    lang: str
+    dir: str
+    label: str | None
+    title: str
+    html: str
+
+
+def page_names(book: Book, edition: Edition) -> list[tuple[str, str]]:
+    """(file name, role) of an edition's pages in reading order; the same names in every edition."""
+    names = [("index.html", "contents")]
+    appendix = 0
+    for ref in edition.chapters:
+        if ref.role == "appendix":
+            names.append((f"appendix-{'abcdefghijklmnopqrstuvwxyz'[appendix]}.html", "appendix"))
+            appendix += 1
+        else:
+            names.append((f"{ref.role}.html", ref.role))
+    if book.bibliography:
+        names.append(("bibliography.html", "bibliography"))
+    return names
+
+
+def _plain(fragment: str) -> str:
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+_CITED_NOTE = re.compile(r'<span class="citation" data-cites="([^"]+)">\s*<a href="#([^"]+)"')
+_NOTE_BACK = re.compile(r'(<li id="([^"]+)">.*?)(<a href="#[^"]+" class="footnote-back" role="doc-backlink">)', re.S)
+
+
+def link_notes_to_bibliography(body: str, label: str, bib_page: str | None) -> str:
+    """Each note that cites a source links to its entry on the bibliography page."""
+    if not bib_page:
+        return body
+    cites = {note: keys.split() for keys, note in _CITED_NOTE.findall(body)}
+
+    def add(m: re.Match) -> str:
+        keys = cites.get(m.group(2))
+        if not keys:
+            return m.group(0)
+        links = " ".join(f'<a class="note-bib" href="{bib_page}#bib-ref-{htmllib.escape(k)}">{htmllib.escape(label)}</a>'
+                         for k in dict.fromkeys(keys))
+        return f"{m.group(1)} {links} {m.group(3)}"
+    return _NOTE_BACK.sub(add, body)
+
+
+def _cached_pandoc(cache: Path | None, ast: str, display: str, prefix: str, cite_args: list[str] | None,
+                   lang: str) -> str:
+    """pandoc_html, remembered under the hash of everything it reads: the AST, the arguments, and
+    the bibliography and CSL files they name (an edit then costs one pandoc run, not one per chapter)."""
+    if cache is None:
+        return pandoc_html(ast, display, prefix, inline_notes=False, cite_args=cite_args, lang=lang)
+    h = hashlib.sha256(f"web1\0{prefix}\0{lang}\0{ast}\0".encode())
+    for arg in cite_args or []:
+        name, _, value = arg.partition("=")
+        if name in ("--bibliography", "--csl"):
+            h.update(name.encode() + b"\0" + Path(value).read_bytes() + b"\0")
+        else:
+            h.update(arg.encode() + b"\0")
+    file = cache / f"{h.hexdigest()[:40]}.html"
+    if file.is_file() and not file.is_symlink():
+        return file.read_text(encoding="utf-8")
+    body = pandoc_html(ast, display, prefix, inline_notes=False, cite_args=cite_args, lang=lang)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body)
+        os.replace(tmp, file)
+    except OSError:
+        pass
+    return body
+
+
+def render_pages(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None,
+                 cache: Path | None = None) -> list[Page]:
+    """The edition's pages: contents, one per chapter with pandoc's footnotes, the bibliography.
+
+    The chapters are converted side by side (pandoc runs as a process); `cache` keeps each result.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    strings = edition.strings
+    names = page_names(book, edition)
+    bib_page = "bibliography.html" if book.bibliography else None
+    pages: list[Page] = []
+
+    def convert(item):
+        i, ch = item
+        cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
+        return _cached_pandoc(cache, ch.ast, ch.display, f"ch{i}-", cite_args, ch.lang)
+
+    def bibliography():
+        if not (bib_page and cite and cite.cited):
+            return None
+        return _cached_pandoc(cache, document(bibliography_blocks(edition), {"nocite": nocite(cite)}),
+                              "bibliography", "bib-", cite.args(edition.locale, bibliography_section=True),
+                              edition.lang)
+
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        bib_body = threads.submit(bibliography)
+        bodies = list(threads.map(convert, enumerate(chapters, 1)))
+        bib_body = bib_body.result()
+    for i, (ch, label, (name, role), body) in enumerate(zip(chapters, chapter_labels(edition, chapters), names[1:],
+                                                            bodies), 1):
+        m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
+        title = _plain(m.group(1)) if m else ch.display
+        notice, notice_lang = chapter_notice(edition, ch)
+        if notice:
+            body = body.replace("</h1>", f'</h1>\n<p class="chapter-notice" lang="{notice_lang}" '
+                                f'dir="{language(notice_lang).dir}">{htmllib.escape(notice)}</p>', 1)
+        body = link_notes_to_bibliography(body, strings["bibliography"], bib_page)
+        pages.append(Page(name, role, ch.lang, language(ch.lang).dir, label, title, body))
+    if bib_page:
+        title = strings["bibliography"]
+        if bib_body is not None:
+            body = bib_body
+        else:
+            body = f'<h1 id="bib-bibliography">{htmllib.escape(title)}</h1>'
+        pages.append(Page(bib_page, "bibliography", edition.lang, edition.dir, None, title, body))
+    contents = Page("index.html", "contents", edition.lang, edition.dir, None, strings["contents"], "")
+    return [contents, *pages]
+
+
+def download_name(book: Book, edition: Edition, ext: str) -> str:
+    return f"{book.slug}-{edition.lang}.{ext}"
+
+
+def write_edition(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None, site: Path,
+                  downloads: tuple[str, ...] = (), preview: bool = False, font_cache: Path | None = None) -> int:
+    """Write the edition's pages and fonts into `site/<lang>/`; return the number of pages.
+
+    downloads: the formats ("pdf", "epub") the release has for this edition, linked from every page
+    as ../../<slug>-<lang>.<ext>. preview: fonts are the installed ones (local()), not subsets,
+    so an edit shows at once.
+    """
+    pages = render_pages(book, edition, chapters, cite, font_cache.parent / ".web-html" if font_cache else None)
+    folder = site / edition.lang
+    folder.mkdir(parents=True)
+    template = _env.get_template("page.html.j2")
+    others = [(ed, {name for name, _ in page_names(book, ed)}) for ed in book.editions]
+    written: list[str] = []
+    for n, page in enumerate(pages):
+        alternates = [(ed, page.name if page.name in names else "index.html") for ed, names in others]
+        text = template.render(
+            book=book, edition=edition, strings=edition.strings, page=page, pages=pages,
+            prev=pages[n - 1] if n else None, next=pages[n + 1] if n + 1 < len(pages) else None,
+            alternates=alternates, language=language,
+            downloads=[(ext.upper(), f"../../{download_name(book, edition, ext)}") for ext in downloads])
+        (folder / page.name).write_text(text, encoding="utf-8")
+        written.append(text)
+    fonts_css = font_rules(edition, written, folder / "fonts", preview, font_cache)
+    (folder / "fonts").mkdir(exist_ok=True)
+    (folder / "fonts" / "fonts.css").write_text(fonts_css, encoding="utf-8")
+    return len(pages)
+
+
+class _TextByLang(HTMLParser):
+    """The text of a page by language (lang="" inherited), <head> and <script> left out."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self, out: dict[str, list[str]]):
+        super().__init__(convert_charrefs=True)
+        self.out, self.stack = out, [("", "und", True)]
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        parent_lang, shown = self.stack[-1][1], self.stack[-1][2]
+        lang = dict(attrs).get("lang") or parent_lang
+        self.stack.append((tag, lang, shown and tag not in ("head", "script", "style", "title")))
+
+    def handle_endtag(self, tag):
+        while len(self.stack) > 1:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data):
+        _, lang, shown = self.stack[-1]
+        if shown:
+            self.out.setdefault(lang, []).append(data)
+
+
+def font_rules(edition: Edition, pages: list[str], fonts_dir: Path, preview: bool,
+               cache: Path | None) -> str:
+    """@font-face rules and font stacks for the edition's text; its faces subset as WOFF2.
+
+    Each language's stack is the PDF's body stack (its serif, then Noto Serif); a character neither
+    has goes to the face fontconfig finds for it, as in the EPUB. Headings use the same faces.
+    """
+    from .epub import _stack_language
+    from .fonts import body_stack, fallback_face, plan, uncovered
+
+    texts: dict[str, list[str]] = {}
+    for text in pages:
+        parser = _TextByLang(texts)
+        parser.feed(text)
+        parser.close()
+    by_lang: dict[str, str] = {}
+    for tag, parts in texts.items():
+        lang = _stack_language(edition.lang if tag == "und" else tag, edition)
+        by_lang[lang] = by_lang.get(lang, "") + "".join(parts)
+    if preview:     # the installed faces by name: no font file read, so an edit shows at once
+        rules = [language_css(list(by_lang))]
+        for lang in sorted(by_lang):
+            serif = edition.serif if lang == edition.lang else language(lang).serif
+            rules.append(f':lang({lang}) {{ font-family: "{serif}", "Noto Serif", serif; }}')
+        return "\n".join(rules) + "\n"
+    stacks = {lang: body_stack(edition.serif if lang == edition.lang else language(lang).serif)
+              for lang in sorted(by_lang)}
+    for lang, text in sorted(by_lang.items()):
+        for char in uncovered(text, stacks[lang]):
+            face = fallback_face(char)
+            if face is not None and face not in stacks[lang]:
+                stacks[lang].append(face)
+    rules = []
+    needs = plan((stacks[lang], text) for lang, text in sorted(by_lang.items()))
+    for face, chars in sorted(needs.items(), key=lambda item: item[0].file_stem):
+        if not chars:
+            continue
+        if preview:
+            src = f'local("{face.family}")'
+        else:
+            name = face.file_stem + ".woff2"
+            woff2(face, chars, fonts_dir / name, cache)
+            src = f'url("{name}") format("woff2")'
+        rules.append(f'@font-face {{ font-family: "{face.family}"; font-style: normal; font-weight: 400; '
+                     f'font-display: swap; src: {src}; }}')
+    rules.append(language_css(list(stacks)))
+    for lang, faces in sorted(stacks.items()):
+        families = ", ".join(f'"{f}"' for f in dict.fromkeys(face.family for face in faces))
+        rules.append(f":lang({lang}) {{ font-family: {families}, serif; }}")
+    return "\n".join(rules) + "\n"
+
+
+def woff2(face, chars: str, target: Path, cache: Path | None) -> None:
+    """The face subset to `chars` (HarfBuzz, as for the EPUB), compressed as WOFF2.
+
+    Compressing a CJK subset takes about 3 s (Brotli at its best quality), so the result is kept
+    in `cache` under the hash of what it is made from.
+    """
+    from fontTools.ttLib import TTFont
+
+    from .fonts import subset_face
+
+    chars = "".join(sorted(set(chars)))
+    st = face.path.stat()
+    key = hashlib.sha256(f"{face.path}\0{face.index}\0{st.st_size}\0{st.st_mtime_ns}\0{chars}".encode()).hexdigest()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cached = cache / f"{key[:32]}.woff2" if cache else None
+    if cached and cached.is_file() and not cached.is_symlink():
+        shutil.copyfile(cached, target)
+        return
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        raw = subset_face(face, chars, Path(tmp) / ("subset" + face.path.suffix))
+        font = TTFont(raw)
+        font.flavor = "woff2"
+        font.save(target)
+    if cached:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=cache, suffix=".tmp")
+            os.close(fd)
+            shutil.copyfile(target, tmp_name)
+            os.replace(tmp_name, cached)
+        except OSError:
+            pass    # a cache that cannot be written only costs time
+
+
+def place_edition(built: Path, target: Path) -> None:
+    """Swap the edition's new folder in for the old one (two renames; the old one is removed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if target.exists() or target.is_symlink():
+        old = target.parent / f".old-{target.name}-{os.getpid()}"
+        os.replace(target, old)
+    built.rename(target)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def write_site(book: Book, out: Path, preview: bool = False) -> None:
+    """The site's shared files: home page (the editions built), style, script; then the search
+    index and (not in preview) `<slug>-web.zip`."""
+    site = out / SITE
+    site.mkdir(parents=True, exist_ok=True)
+    built = [ed for ed in book.editions if (site / ed.lang / "index.html").is_file()]
+    assets = site / "assets"
+    assets.mkdir(exist_ok=True)
+    for src, name in ((STYLES / "web.css", "web.css"), (ASSETS / "web.js", "web.js"), (ASSETS / "icon.svg", "icon.svg")):
+        data = src.read_bytes()
+        if not (assets / name).is_file() or (assets / name).read_bytes() != data:
+            _write(assets / name, data)
+    home = _env.get_template("home.html.j2").render(book=book, editions=built, language=language)
+    if built:
+        fonts = font_rules(built[0], [home], assets / "fonts", preview, out / FONT_CACHE)
+        (assets / "fonts").mkdir(exist_ok=True)
+        _write(assets / "fonts" / "fonts.css", fonts.encode("utf-8"))
+    _write(site / "index.html", home.encode("utf-8"))
+    if not preview:
+        index_search(site)
+        zip_site(site, out / f"{book.slug}-web.zip", book.date)
+
+
+def _write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".press-", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def pagefind_command() -> list[str]:
+    """Pagefind from PyPI (pagefind[extended]: with Chinese and Japanese word segmentation)."""
+    return [sys.executable, "-m", "pagefind"]
+
+
+def index_search(site: Path) -> None:
+    """Build the search index of every page (`data-pagefind-body`) into site/pagefind/."""
+    tmp = site / ".pagefind-new"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        proc = subprocess.run([*pagefind_command(), "--site", str(site), "--output-path", str(tmp)],
+                              capture_output=True, text=True, timeout=600, cwd=site)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"Pagefind could not index the site: {exc}",
+                         hint="run `make setup` (it installs pagefind[extended] into .venv)") from None
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BuildError("Pagefind could not index the site:\n  " + (proc.stderr or proc.stdout).strip()[-2000:],
+                         hint="run `make setup` (it installs pagefind[extended] into .venv)")
+    # Pagefind lists the languages in hash-map order, different from run to run: sort them.
+    entry = tmp / "pagefind-entry.json"
+    if entry.is_file():
+        import json
+
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        data["languages"] = dict(sorted(data.get("languages", {}).items()))
+        entry.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    place_edition(tmp, site / "pagefind")
+
+
+def zip_site(site: Path, target: Path, date: str) -> None:
+    """A reproducible zip of the site: sorted names, the book's date, fixed permissions."""
+    import datetime as dt
+
+    day = dt.date.fromisoformat(date)
+    stamp = (max(day.year, 1980), day.month, day.day, 0, 0, 0)
+    fd, tmp = tempfile.mkstemp(prefix=".press-", suffix=".zip", dir=target.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w") as z:
+            for path in sorted(p for p in site.rglob("*") if p.is_file() and not p.is_symlink()):
+                rel = path.relative_to(site)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                info = zipfile.ZipInfo(f"{SITE}/{rel.as_posix()}", date_time=stamp)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, path.read_bytes())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
