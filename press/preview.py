@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import re
 import sys
 import threading
 import time
 import urllib.parse
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 

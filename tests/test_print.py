@@ -273,7 +273,7 @@ def read_barcode(pdf: Path, tmp: Path, dpi: int = 400) -> dict:
     found = {}
     for y in range(height // 2, height, 8):
         row = [image.getpixel((x, y)) < 128 for x in range(width)]
-        runs, starts, x = [], [], 0
+        runs, x = [], 0
         while x < width:                       # runs of equal colour: (dark?, start, length)
             start = x
             while x < width and row[x] == row[start]:
