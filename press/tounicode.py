@@ -21,7 +21,7 @@ import io
 import re
 from functools import lru_cache
 
-COMPLEX = ("Devanagari", "Arabic", "Naskh")
+COMPLEX = ("Devanagari", "Arabic", "Naskh", "Nastaliq", "Urdu")
 
 
 @lru_cache(maxsize=16)

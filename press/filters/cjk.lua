@@ -127,7 +127,8 @@ local WJ = "\u{2060}"
 local function join_str(s)
   local out, prev = {}, nil
   for _, c in utf8.codes(s) do
-    if prev and (hangul(prev) or hangul(c)) then out[#out + 1] = WJ end
+    -- a gloss in brackets, 추론(inference)을, may go to the next line: long ones left gaps
+    if prev and (hangul(prev) or hangul(c)) and not (c == 0x28 or c == 0x5B) then out[#out + 1] = WJ end
     out[#out + 1] = utf8.char(c)
     prev = c
   end
