@@ -113,6 +113,7 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
             *(spacing_args([lang], lang) if lang else [])]
     if inline_notes:
         args += [f"--lua-filter={FILTERS / 'inline_notes.lua'}", f"--lua-filter={FILTERS / 'names.lua'}"]
+    args.append(f"--lua-filter={FILTERS / 'upright.lua'}")
     if lang:
         args += arrow_args(ast, lang) + cjk_args(ast, lang)
     return run_pandoc(ast, "html5", display, args)
