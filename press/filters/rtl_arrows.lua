@@ -7,7 +7,12 @@ local rtl = {}
 local MIRROR = {["→"] = "←", ["←"] = "→", ["⟶"] = "⟵", ["⟵"] = "⟶", ["⇒"] = "⇐", ["⇐"] = "⇒"}
 
 local function mirror(s)
-  return (s:gsub("[\u{2190}\u{2192}\u{21D0}\u{21D2}\u{27F5}\u{27F6}]", MIRROR))
+  local out = {}
+  for _, c in utf8.codes(s) do
+    local ch = utf8.char(c)
+    out[#out + 1] = MIRROR[ch] or ch
+  end
+  return table.concat(out)
 end
 
 local function walker(lang)
