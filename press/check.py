@@ -22,6 +22,7 @@ from .sources import Chapter, load_chapters
 
 REFERENCES = Path(__file__).resolve().parent.parent / "tests" / "references"
 ROUND_TRIP_MIN = 0.99
+SEARCH_MIN = 0.99             # share of a chapter's words (per script) a search of the PDF finds
 VISUAL_DPI = 30
 VISUAL_TOLERANCE = 0.003      # share of pixels allowed to differ (anti-aliasing, not layout)
 
@@ -72,6 +73,12 @@ def _plain(chapter: Chapter) -> str:
 
 def _page_texts(pdf: Path) -> list[str]:
     out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return out.split("\f")
+
+
+def _reading_texts(pdf: Path) -> list[str]:
+    """Each page's text in reading order, as a viewer's search sees it."""
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     return out.split("\f")
 
 
@@ -148,13 +155,24 @@ def run_checks(book_dir: str | Path, out_dir: str | Path, langs: list[str] | Non
         has_bib = bool(bib) and any("@" in c.markdown for c in chapters)
         ranges = qa.chapter_page_ranges(reader, len(chapters) + (1 if has_bib else 0))
         trip, glyphs = [], []
+        reading = _reading_texts(pdf)
+        found: dict[str, list[int]] = {}
         for ch, pages in zip(chapters, ranges):
-            ratio, missing = qa.round_trip(_plain(ch), "".join(texts[p] for p in pages))
+            plain = _plain(ch)
+            ratio, missing = qa.round_trip(plain, "".join(texts[p] for p in pages))
             if ratio < ROUND_TRIP_MIN:
                 trip.append(f"{ch.display}: {ratio:.1%} of its characters in the PDF")
             glyphs += [f"{ch.display}: {m}" for m in missing]
+            for script, (hits, total, _) in qa.searchable(plain, "".join(reading[p] for p in pages)).items():
+                found.setdefault(script, [0, 0])
+                found[script][0] += hits
+                found[script][1] += total
         table.add(ed.lang, "text-trip", trip)
         table.add(ed.lang, "glyphs", glyphs)
+        table.add(ed.lang, "search", [f"{script.lower()}: {hits / total:.1%} of the words found"
+                                      for script, (hits, total) in sorted(found.items())
+                                      if hits / total < SEARCH_MIN])
+        table.add(ed.lang, "oblique", qa.synthetic_obliques(pdf))
         table.add(ed.lang, "visual", visual(book, ed, reader, pdf, len(ranges), diff_dir, update_references,
                                             references))
         table.add(ed.lang, "pdf-x4", press_files(book, ed, out))

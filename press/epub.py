@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from .citations import Citeproc
-from .html import (FILTERS, bibliography_blocks, chapter_labels, chapter_notice, document, language_css,
+from .html import (FILTERS, arrow_args, bibliography_blocks, chapter_labels, chapter_notice, document, language_css,
                    meta_text, nocite, run_pandoc, spacing_args)
 from .languages import UnknownLanguage, language
 from .sanitize import inlines, prefix_ids
@@ -114,7 +114,8 @@ def write_epub(book: Book, edition: Edition, chapters: list[Chapter], css: Path,
     # as the PDF outline does (WeasyPrint bookmarks h1–h6); one file per chapter.
     args = ["--toc", f"--toc-depth={NAV_DEPTH}", "--split-level=1", "--epub-title-page=true",
             f"--metadata=lang={edition.lang}", f"--lua-filter={FILTERS / 'media.lua'}",
-            *spacing_args([edition.lang, *(ch.lang for ch in chapters)], edition.lang)]
+            *spacing_args([edition.lang, *(ch.lang for ch in chapters)], edition.lang),
+            *arrow_args(text, edition.lang)]
     run_pandoc(text, "epub3", shown, args, outputfile=str(target))
     finish_epub(target, edition, chapters, css)
 

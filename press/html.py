@@ -113,7 +113,44 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
             *(spacing_args([lang], lang) if lang else [])]
     if inline_notes:
         args += [f"--lua-filter={FILTERS / 'inline_notes.lua'}", f"--lua-filter={FILTERS / 'names.lua'}"]
+    args.append(f"--lua-filter={FILTERS / 'upright.lua'}")
+    if lang:
+        args += arrow_args(ast, lang) + cjk_args(ast, lang)
     return run_pandoc(ast, "html5", display, args)
+
+
+def _languages(ast: str, doc_lang: str) -> list:
+    """The languages of a document: its own and any `lang` attribute in its AST."""
+    known = []
+    for tag in sorted({doc_lang, *re.findall(r'\["lang",\s*"([^"\\]+)"\]', ast)}):
+        try:
+            known.append(language(tag))
+        except ValueError:
+            continue
+    return known
+
+
+def arrow_args(ast: str, doc_lang: str) -> list[str]:
+    """pandoc arguments for rtl_arrows.lua, if the document has right-to-left text."""
+    rtl = [lang.tag for lang in _languages(ast, doc_lang) if lang.dir == "rtl"]
+    if not rtl:
+        return []
+    return [f"--lua-filter={FILTERS / 'rtl_arrows.lua'}", f"--metadata=arrows-lang={doc_lang}",
+            f"--metadata=rtl-langs={','.join(rtl)}"]
+
+
+def cjk_args(ast: str, doc_lang: str) -> list[str]:
+    """pandoc arguments for cjk.lua: Korean words kept whole, the CJK–Latin quarter-em, for the
+    languages of the chapter (its own and any `lang` attribute in it) that need them."""
+    known = _languages(ast, doc_lang)
+    whole = [lang.tag for lang in known if lang.whole_words]
+    gap = [lang.tag for lang in known if lang.ideographic]
+    halt = [lang.tag for lang in known if lang.compress_punctuation]
+    if not whole and not gap:
+        return []
+    return [f"--lua-filter={FILTERS / 'cjk.lua'}", f"--metadata=cjk-lang={doc_lang}",
+            f"--metadata=cjk-whole-words={','.join(whole)}", f"--metadata=cjk-latin-gap={','.join(gap)}",
+            f"--metadata=cjk-halt={','.join(halt)}"]
 
 
 def _plain(fragment: str) -> str:
@@ -198,6 +235,13 @@ def font_css(edition: Edition, langs: list[str] | tuple[str, ...] = ()) -> str:
         rules.append(f':lang({tag}) {{ font-family: "{serif}", "Noto Serif", serif; }}')
         rules.append(f':lang({tag}) :is(h1, h2, h3, h4, .chapter-label, .toc-title, .title) '
                      f'{{ font-family: "{sans}", "Noto Sans", sans-serif; }}')
+        # Emphasis and cited titles upright where the script has no italics (never a synthetic
+        # oblique): in the sans face (CJK gothic) or bold.
+        if lang.emphasis == "sans":
+            rules.append(f':lang({tag}) :is(em, i, cite) {{ font-style: normal; '
+                         f'font-family: "{sans}", "Noto Sans", sans-serif; }}')
+        elif lang.emphasis != "italic":
+            rules.append(f':lang({tag}) :is(em, i, cite) {{ font-style: normal; font-weight: bold; }}')
     return "\n".join(rules)
 
 

@@ -49,6 +49,10 @@ class Language:
     hyphenate: bool     # pyphen (WeasyPrint) has a dictionary: `hyphens: auto` for this language
     french_spacing: bool
     unspaced: bool      # written without spaces between words (labels join without one)
+    whole_words: bool = False   # lines break between words only (Korean)
+    ideographic: bool = False   # quarter-em between CJK and Latin letters or digits
+    compress_punctuation: bool = False   # adjacent full-width punctuation: one mark half-width
+    emphasis: str = "bold"      # italic | sans | bold: how <em> and cited titles are set
 
 
 @functools.cache
@@ -115,6 +119,10 @@ def language(tag: str) -> Language:
         hyphenate=_has_hyphenation(lang, region),
         french_spacing=bool(own.get("french_spacing")),
         unspaced=script in data.get("unspaced", ()),
+        whole_words=script in data.get("whole_words", ()),
+        ideographic=script in data.get("ideographic", ()),
+        compress_punctuation=script in data.get("compress_punctuation", ()),
+        emphasis=data.get("emphasis", {}).get(script, "bold"),
     )
 
 

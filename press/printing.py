@@ -1,9 +1,9 @@
 """Stage 4c: the press (print-shop) PDF and the cover of each edition.
 
 The press PDF is the screen PDF's own pages: the same HTML, the same stylesheets, plus
-`styles/print.css` and `press_css()` (bleed, crop marks, from the manifest's `print:` section).
-Bleed lies outside the page box, so the layout and the page count do not change; that is
-checked. The page count is then padded with blank pages to a multiple of `print.signature`.
+`styles/print.css` and `press_css()` (recto starts; bleed, crop marks, from the manifest's
+`print:` section). Recto starts add blank versos; bleed lies outside the page box, so the other
+pages are the screen PDF's, and their count is checked. The page count is then padded with blank pages to a multiple of `print.signature`.
 
 Page boxes (WeasyPrint 70, `weasyprint/pdf/__init__.py`): MediaBox = trim + bleed on every
 side (its origin at -bleed), TrimBox = the CSS page (trim size), but BleedBox = trim + at most
@@ -125,9 +125,12 @@ def write_press_pdf(book: Book, edition: Edition, doc_html: str, stylesheets: li
     with weasyprint_warnings() as said:
         doc, refused = render(doc_html, book.root, list(stylesheets) + press, allowed)
         laid_out = len(doc.pages)
-        if screen_pages is not None and laid_out != screen_pages:
-            raise BuildError(f"the press PDF has {laid_out} pages, the screen PDF {screen_pages}", out,
-                             hint="a bug in the press: styles/print.css must only add bleed and marks")
+        # print.css adds the blank versos of recto starts; the other pages are the screen PDF's
+        printed = sum(not page._page_box.page_type.blank for page in doc.pages)
+        if screen_pages is not None and printed != screen_pages:
+            raise BuildError(f"the press PDF has {printed} pages besides blank versos, the screen PDF "
+                             f"{screen_pages}", out,
+                             hint="a bug in the press: styles/print.css must only add recto starts, bleed and marks")
         pad = pad_count(laid_out, book.print.signature)
         pages = doc.pages + (_blank_pages(pad, book, press, allowed) if pad else [])
         _write(doc.copy(pages), out, f"{book.slug}-{edition.lang}-press".encode(), book.print.bleed_mm)

@@ -97,6 +97,16 @@ def pdf_fonts(reader) -> list[str]:
     return sorted(set(problems))
 
 
+def synthetic_obliques(pdf: Path) -> list[str]:
+    """Fonts slanted by the renderer: a face WeasyPrint (through fontconfig) named `…-Oblique`
+    because no italic exists, or a CJK face named italic (CJK has none). Emphasis in scripts
+    without italics is set upright (html.font_css)."""
+    out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    names = {line.split()[0].split("+")[-1] for line in out.splitlines()[2:] if line.strip()}
+    return sorted(f"synthetic oblique font {n}" for n in names
+                  if "Oblique" in n or ("Italic" in n and "CJK" in n))
+
+
 def pdf_metadata(reader, lang: str, title: str) -> list[str]:
     problems = []
     if str(reader.trailer["/Root"].get("/Lang")) != lang:
@@ -273,3 +283,63 @@ def _rgb_colours(reader, page) -> list[str]:
         if space == "/DeviceRGB":
             problems.append(f"colour space {name} is device RGB")
     return problems
+
+
+# --- Search: can a reader find the chapter's words in the PDF? ------------------------------
+
+# Scripts written without spaces between words: searched by character pairs, not words.
+UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR")
+
+
+def _script(char: str) -> str:
+    """The script of a letter, from its Unicode name (CJK, HANGUL, ARABIC, DEVANAGARI …)."""
+    name = unicodedata.name(char, "")
+    word = name.split(" ")[0]
+    return {"HALFWIDTH": "CJK", "IDEOGRAPHIC": "CJK", "FULLWIDTH": "LATIN", "KATAKANA-HIRAGANA": "KATAKANA"}.get(word, word)
+
+
+def search_terms(text: str) -> dict[str, list[str]]:
+    """What a reader would search for, by script: the words of `text` (NFC, as typed), split
+    where the script changes between letters; in unspaced scripts their character pairs."""
+    text = unicodedata.normalize("NFC", text)
+    words, word, script = [], "", None
+    for char in text + " ":
+        cat = unicodedata.category(char)
+        if cat[0] in "LMN":
+            # digits are a "script" of their own: bidi and CJK text put them apart from letters
+            own = _script(char) if cat[0] == "L" else ("DIGIT" if cat[0] == "N" else None)
+            if own and script and own != script and word:
+                words.append((script, word))
+                word = ""
+            script = own or script
+            word += char
+        else:
+            if word and script:
+                words.append((script, word))
+            word, script = "", None
+    terms: dict[str, list[str]] = {}
+    for script, w in words:
+        if script == "DIGIT":
+            continue
+        if script in UNSPACED_SCRIPTS:
+            pairs = [w[i:i + 2] for i in range(len(w) - 1)] or [w]
+            terms.setdefault(script, []).extend(pairs)
+        else:
+            terms.setdefault(script, []).append(w)
+    return terms
+
+
+def searchable(text: str, pdf_text: str) -> dict[str, tuple[int, int, list[str]]]:
+    """For each script of `text`: (terms found, terms, a few not found) in the PDF's extracted
+    text, searched as a viewer does: NFC, bidi controls ignored, lines joined (a hyphen that
+    ends a line dropped); unspaced scripts with every space removed, since lines break anywhere."""
+    pdf_text = unicodedata.normalize("NFC", BIDI_CONTROLS.sub("", pdf_text))
+    joined = re.sub(r"(?<=\w)[-\u2010\u00ad]\n(?=\w)", "", pdf_text)   # WeasyPrint hyphenates with U+2010
+    spaced = " " + re.sub(r"\s+", " ", joined) + " "
+    unspaced = re.sub(r"\s+", "", joined)
+    out = {}
+    for script, terms in search_terms(text).items():
+        hay = unspaced if script in UNSPACED_SCRIPTS else spaced
+        missing = [t for t in terms if t not in hay]
+        out[script] = (len(terms) - len(missing), len(terms), missing[:5])
+    return out
