@@ -164,10 +164,15 @@ def chapter_page_ranges(reader, count: int) -> list[range]:
     return [range(s, e) for s, e in zip(starts, ends)]
 
 
+# Arrows along the line are mirrored in right-to-left text (filters/rtl_arrows.lua): the round trip
+# counts an arrow whichever way it points.
+_ARROW_FOLD = str.maketrans("←⟵⇐", "→⟶⇒")
+
+
 def round_trip(md_text: str, pdf_text: str) -> tuple[float, list[str]]:
     """Share of the Markdown text's characters found in the PDF text, and those never found."""
     # Spaces, format characters (joiners) and variation selectors print nothing of their own.
-    norm = lambda t: Counter(c for c in unicodedata.normalize("NFKC", BIDI_CONTROLS.sub("", t))
+    norm = lambda t: Counter(c for c in unicodedata.normalize("NFKC", BIDI_CONTROLS.sub("", t)).translate(_ARROW_FOLD)
                              if not c.isspace() and unicodedata.category(c) != "Cf"
                              and not "\ufe00" <= c <= "\ufe0f")
     want, have = norm(md_text), norm(pdf_text)
