@@ -174,7 +174,7 @@ def test_appendix_b_notes_sit_on_their_page(real_book, lang):
     for note in ("2025년 말 예상 매출 90억 달러", "이것은 농담입니다."):
         hits = [i for i, p in enumerate(pages) if squash(note) in squash(p)]
         assert len(hits) == 1, note
-        assert "(valuation)" in pages[hits[0]] or "(AI coding tool)" in pages[hits[0]]
+        assert "(valuation)" in squash(pages[hits[0]]) or "(AIcodingtool)" in squash(pages[hits[0]])
 
 
 # Characters that must never start a line (kinsoku) and never end one, in Japanese and Chinese.
@@ -219,7 +219,8 @@ def test_timeline_citations_are_notes_on_their_page(real_book, lang):
     rows = _citation_rows(f"{lang}/timeline.md")
     assert len(rows) >= 10
     pages = pdf_pages(real_book / f"keep4o-{lang}.pdf")
-    start = next(i for i, p in enumerate(pages) if i > 3 and squash(rows[0][0]) in squash(p))
+    # after the title page and the contents (the screen PDF has no blank pages)
+    start = next(i for i, p in enumerate(pages) if i > 1 and squash(rows[0][0]) in squash(p))
     checked = 0
     for number, (anchor, _) in enumerate(rows, start=1):
         tail = squash(anchor.replace("*", ""))[-10:]
