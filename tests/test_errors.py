@@ -416,12 +416,13 @@ def test_read_only_output_directory(tmp_path):
 
 
 def test_disk_full(tmp_path):
-    """A 600 KB file system as the output: the PDF cannot be written; the old files stay, no scratch."""
+    """A 300 KB file system as the output (the PDF is about 600 KB): it cannot be written; the old
+    files stay, no scratch."""
     import subprocess
 
     out = tmp_path / "small"
     out.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(out)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(out)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here")
     try:
