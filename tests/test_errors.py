@@ -379,8 +379,11 @@ def test_interrupted_build_leaves_no_partial_files(tmp_path):
     out.mkdir()
     for name, data in PREVIOUS.items():
         (out / name).write_bytes(data)
+    # As Ctrl-C in a terminal: a run started in the background (CI) inherits SIGINT ignored, and
+    # Python then keeps ignoring it, so the build is started with the default disposition.
     proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "all", "--book", str(FIXTURES / "minimal"),
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".press-") for p in out.iterdir()):
         time.sleep(0.1)
