@@ -1,18 +1,18 @@
 """Content lint over the book's chapters: each problem a Finding with file:line.
 
 Codes (stable; `book/lint.yaml` may allow reviewed exceptions by code and text):
-  L001  Latin fragment glued inside Hangul, Kana or Han text (`관심을trac습니다`)
+  L001  Latin fragment glued inside Hangul, Kana or Han text (a Latin word run into the letters around it)
   L002  unbalanced brackets or quotation marks in a paragraph (「」 《》 （） () [] 『』, and the quotation
         marks of the chapter's language: “” «» by default, German „“ ‚‘ »« ›‹, French « » “” ‹›, …)
   L003  odd number of straight double quotes in a paragraph
   L004  raw HTML in Markdown
   L005  link to a file that is not in the book (repository files such as README.md)
   L006  citation key that the bibliography does not have
-  L007  the same English gloss after two different terms (`종속성(dependencies)과 위험(dependencies)`), also
-        when the terms share their head noun (`커서 로그(Cursor logs)와 실험 로그(Cursor logs)`), and a
-        variant of the preceding gloss after a term with another head noun (`코드베이스(open source
-        codebases)와 과학 데이터베이스(open source scientific codebases)`)
-  L008  wiki-link brackets left by an extraction (`[[keep4o]]`): they print as they are
+  L007  the same English gloss after two different terms (`A(apples) and B(apples)`), also when the
+        terms share their head noun (`red log(red logs) and test log(red logs)`), and a variant of the
+        preceding gloss after a term with another head noun (`code base(open code bases) and data
+        base(open data code bases)`)
+  L008  wiki-link brackets left by an extraction (`[[word]]`): they print as they are
   L009  a `translation:` notice that shows internal provenance (a file path, `.md`, a seed or its
         number): the notice is printed for a reader; provenance goes in `source` and `translation_notes`
 """
