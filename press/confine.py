@@ -312,10 +312,18 @@ _NEUTRAL = None
 
 
 def _neutral_dir() -> str:
-    """An empty directory to run pandoc in and use as its data directory: nothing to find there."""
+    """An empty directory to run pandoc in and use as its data directory: nothing to find there.
+
+    One per process, removed when the process that made it exits (forked workers share it).
+    """
     global _NEUTRAL
     if _NEUTRAL is None or not os.path.isdir(_NEUTRAL):
+        import atexit
+        import shutil
+
         _NEUTRAL = tempfile.mkdtemp(prefix="press-pandoc-")
+        owner = os.getpid()
+        atexit.register(lambda path=_NEUTRAL: os.getpid() == owner and shutil.rmtree(path, ignore_errors=True))
     return _NEUTRAL
 
 
