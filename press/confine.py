@@ -15,6 +15,7 @@ import resource
 import stat
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +310,7 @@ def _pandoc_path() -> str:
 
 
 _NEUTRAL = None
+_NEUTRAL_LOCK = threading.Lock()
 
 
 def _neutral_dir() -> str:
@@ -317,14 +319,15 @@ def _neutral_dir() -> str:
     One per process, removed when the process that made it exits (forked workers share it).
     """
     global _NEUTRAL
-    if _NEUTRAL is None or not os.path.isdir(_NEUTRAL):
-        import atexit
-        import shutil
+    with _NEUTRAL_LOCK:     # chapters are converted by several threads at once
+        if _NEUTRAL is None or not os.path.isdir(_NEUTRAL):
+            import atexit
+            import shutil
 
-        _NEUTRAL = tempfile.mkdtemp(prefix="press-pandoc-")
-        owner = os.getpid()
-        atexit.register(lambda path=_NEUTRAL: os.getpid() == owner and shutil.rmtree(path, ignore_errors=True))
-    return _NEUTRAL
+            _NEUTRAL = tempfile.mkdtemp(prefix="press-pandoc-")
+            owner = os.getpid()
+            atexit.register(lambda path=_NEUTRAL: os.getpid() == owner and shutil.rmtree(path, ignore_errors=True))
+        return _NEUTRAL
 
 
 def _limits():

@@ -101,10 +101,9 @@ def is_ignorable(char: str) -> bool:
 
 def uncovered(text: str, faces: Iterable[Face]) -> list[str]:
     """Characters of `text` (in order of first use) that none of the faces has."""
-    covered: set[int] = set()
-    for face in faces:
-        covered |= cmap_of(face)
-    return [c for c in dict.fromkeys(text) if ord(c) not in covered and not is_ignorable(c)]
+    cmaps = [cmap_of(face) for face in faces]      # (no union: a CJK cmap has 65,000 entries)
+    return [c for c in dict.fromkeys(text)
+            if not any(ord(c) in cmap for cmap in cmaps) and not is_ignorable(c)]
 
 
 @functools.lru_cache(maxsize=None)

