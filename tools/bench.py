@@ -4,7 +4,11 @@
     python tools/bench.py --quick           # 1 run, 2 editions (ja, ko): to try it out
     python tools/bench.py --runs 1 --langs ja --langs en
 
-Both sides run as child processes and are measured the same way: wall time, CPU time (wait4
+Also, in the same run: the press's PDF step for one edition against WeasyPrint alone laying out
+the press's own HTML and CSS (and Vivliostyle, Paged.js where installed), and `release` against
+`all`, every edition, clean.
+
+Every command runs as a child process and is measured the same way: wall time, CPU time (wait4
 rusage) and the peak of the summed RSS of the process and all its descendants, sampled every
 50 ms with psutil. Everything happens in a temporary directory (a copy of book/); nothing is
 written to book/ or dist/.
@@ -33,6 +37,12 @@ QUICK_LANGS = ["ja", "ko"]
 # Edits for the incremental rebuilds, appended as a new paragraph.
 EDIT_JA = ("ja/timeline.md", "\n\nベンチマークのために追加した一文です。\n")
 EDIT_SHARED = ("ko/appendix-a.md", "\n\n이 문장은 벤치마크를 위해 추가되었습니다.\n")
+# Targets, whole process against whole process (wall time).
+ENGINE_TARGET = 1.15    # the press's PDF step ÷ WeasyPrint alone on the same HTML and CSS
+RELEASE_TARGET = 1.3    # `release` ÷ `all --no-epubcheck`
+# Other paged-media engines, measured on the same HTML and CSS when installed: name → arguments.
+PEERS = {"vivliostyle": ["build", "{html}", "-o", "{pdf}"], "pagedjs-cli": ["{html}", "-o", "{pdf}"]}
+NOT_INSTALLED = "not installed (optional peer)"
 
 
 # --------------------------------------------------------------------------- measuring
@@ -197,6 +207,64 @@ def typst_worker(spec_file: str) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- the press's HTML and CSS (worker)
+
+def press_html_worker(book_dir: str, lang: str, out_dir: str) -> int:
+    """Write the HTML and stylesheets the press lays the edition out with, made as render_artifact
+    makes them for the PDF, so that WeasyPrint alone gets exactly the press's input.
+
+    Runs with the press snapshot first on PYTHONPATH (the .venv's editable install may point elsewhere).
+    """
+    import press
+    from press import STYLES
+    from press.citations import Citeproc, check_citations, load_bibliography
+    from press.html import render_book_html, render_chapters
+    from press.manifest import load_manifest
+    from press.pipeline import source_date_epoch
+    from press.printing import PRINT_CSS, press_css
+    from press.sources import converter, load_chapters
+
+    book = load_manifest(book_dir)
+    ed = book.edition(lang)
+    os.environ.setdefault("SOURCE_DATE_EPOCH", source_date_epoch(book))
+    out = Path(out_dir)
+    chapters = load_chapters(book, ed)
+    bib = load_bibliography(book)
+    cited, _ = check_citations(chapters, bib, False)
+    cite = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if bib:
+            bib_file = bib.for_edition(ed.lang, Path(tmp), "zh-Hans" if ed.opencc else None,
+                                       converter(ed.opencc, ed.opencc_overrides) if ed.opencc else None)
+            cite = Citeproc(bib_file, book.csl, tuple(cited))
+        doc = render_book_html(book, ed, render_chapters(ed, chapters, cite))
+    (out / "book.html").write_text(doc, encoding="utf-8")
+    css = []
+    for sheet in [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else []) + [PRINT_CSS]:
+        shutil.copy2(sheet, out / sheet.name)   # none has a url(): a copy reads the same
+        css.append(str(out / sheet.name))
+    (out / "press.css").write_text(press_css(book), encoding="utf-8")
+    css.append(str(out / "press.css"))
+    (out / "press-html.json").write_text(json.dumps({
+        "html": str(out / "book.html"), "css": css, "book_root": str(book.root),
+        "press": str(Path(press.__file__).resolve().parent)}), encoding="utf-8")
+    return 0
+
+
+# WeasyPrint alone, as a user calls it: `python -c` this, with the spec from press_html_worker and the target.
+WEASYPRINT_ALONE = """\
+import json, sys, time
+from weasyprint import CSS, HTML
+spec = json.load(open(sys.argv[1], encoding="utf-8"))
+t0 = time.perf_counter()
+doc = HTML(filename=spec["html"], base_url=spec["book_root"] + "/").render(
+    stylesheets=[CSS(filename=c) for c in spec["css"]])
+doc.write_pdf(sys.argv[2])
+print(json.dumps({"render_write_s": time.perf_counter() - t0, "pages": len(doc.pages),
+                  "blank_pages": sum(p._page_box.page_type.blank for p in doc.pages)}))
+"""
+
+
 # --------------------------------------------------------------------------- orchestration
 
 def machine() -> dict:
@@ -279,14 +347,97 @@ def press_scenarios(tmp: Path, i: int, langs: list[str], log_dir: Path) -> dict:
     return res
 
 
-def press_epubcheck(tmp: Path, langs: list[str], log_dir: Path) -> dict:
-    run_dir = tmp / "press-epubcheck"
-    book = copy_book(run_dir / "book")
-    env = dict(os.environ, XDG_CACHE_HOME=str(run_dir / "cache"))
-    tail = ["all", "--book", str(book), "--out", str(run_dir / "out")] + [a for l in langs for a in ("--lang", l)]
-    r = press_run(tail, env, log_dir / "press-epubcheck.log", run_dir / "out")
+def failure_reason(exc: SystemExit) -> str:
+    """What a failed command said last (the press's `error:` line if it has one), for a table row."""
+    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+    said = [line for line in lines if line.startswith("error:")] or lines or [str(exc).splitlines()[0]]
+    return f"failed: {said[-1]}"
+
+
+def release_runs(tmp: Path, i: int, langs: list[str], log_dir: Path) -> dict:
+    """`all` (epubcheck) and `release`, each a clean build into a fresh output directory and cache.
+
+    `all --no-epubcheck`, the base of their ratios, is press_scenarios' clean build of the same run.
+    A release that fails (Pagefind missing, say) becomes a row saying why.
+    """
+    res = {}
+    for name in ("all", "release"):
+        run_dir = tmp / f"{name}-{i}"
+        book = copy_book(run_dir / "book")
+        env = dict(os.environ, XDG_CACHE_HOME=str(run_dir / "cache"))
+        tail = [name, "--book", str(book), "--out", str(run_dir / "out")] + [a for l in langs for a in ("--lang", l)]
+        try:
+            res[name] = press_run(tail, env, log_dir / f"{name}-{i}.log", run_dir / "out")
+        except SystemExit as exc:
+            if name != "release":
+                raise
+            res[name] = {"not_measured": failure_reason(exc)}
+        shutil.rmtree(run_dir)
+    return res
+
+
+def export_press_html(tmp: Path, lang: str, log_dir: Path) -> Path:
+    """The press's HTML and CSS of the edition, once (they are the same on every run); return the spec file."""
+    work = tmp / "engine-html"
+    work.mkdir()
+    book = copy_book(tmp / "engine-book")
+    env = dict(os.environ, PYTHONPATH=str(PRESS_SRC[0]), XDG_CACHE_HOME=str(tmp / "engine-html-cache"))
+    run_measured([sys.executable, __file__, "_press_html", str(book), lang, str(work)], ROOT, env,
+                 log_dir / "press-html.log")
+    spec_file = work / "press-html.json"
+    used = Path(json.loads(spec_file.read_text(encoding="utf-8"))["press"])
+    if used != PRESS_SRC[0] / "press":
+        raise SystemExit(f"bench: _press_html imported the press from {used}, not the snapshot {PRESS_SRC[0]}")
+    return spec_file
+
+
+def linked_html(spec_file: Path) -> Path:
+    """book.html with the press's stylesheets linked and the book root as base, for engines that take a file."""
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    head = f'<base href="{Path(spec["book_root"]).as_uri()}/">' + "".join(
+        f'<link rel="stylesheet" href="{Path(c).as_uri()}">' for c in spec["css"])
+    target = spec_file.parent / "book-linked.html"
+    html = Path(spec["html"]).read_text(encoding="utf-8")
+    target.write_text(html.replace("</head>", head + "</head>", 1), encoding="utf-8")
+    return target
+
+
+def engine_run(tmp: Path, i: int, spec_file: Path, lang: str, log_dir: Path) -> dict:
+    """One run of the PDF step against the engine: WeasyPrint alone, the press's `pdf`, the peers."""
+    from pypdf import PdfReader
+
+    run_dir = tmp / f"engine-{i}"
+    run_dir.mkdir()
+    # Each starts as cold as the other: a fresh cache directory (fontconfig's user cache included).
+    wp = run_measured([sys.executable, "-c", WEASYPRINT_ALONE, str(spec_file), str(run_dir / "weasyprint.pdf")],
+                      run_dir, dict(os.environ, XDG_CACHE_HOME=str(run_dir / "cache-weasyprint")),
+                      log_dir / f"engine-{i}-weasyprint.log")
+    wp.update(json.loads(wp.pop("stdout").strip().splitlines()[-1]))
+    del wp["stderr"]
+    book, out = copy_book(run_dir / "book"), run_dir / "out"
+    press = press_run(["pdf", "--lang", lang, "-B", "-j", "1", "--book", str(book), "--out", str(out)],
+                      dict(os.environ, XDG_CACHE_HOME=str(run_dir / "cache-press")),
+                      log_dir / f"engine-{i}-press.log", out)
+    press["pages"] = next(a["pages"] for a in press.pop("artifacts") if a["format"] == "pdf")
+    peers = {}
+    for name, args in PEERS.items():
+        exe = shutil.which(name)
+        if not exe:
+            peers[name] = {"not_measured": NOT_INSTALLED}
+            continue
+        pdf = run_dir / f"{name}.pdf"
+        html = linked_html(spec_file)
+        try:
+            r = run_measured([exe, *(a.format(html=html, pdf=pdf) for a in args)], run_dir, None,
+                             log_dir / f"engine-{i}-{name}.log")
+        except SystemExit as exc:
+            peers[name] = {"not_measured": failure_reason(exc)}
+            continue
+        del r["stdout"], r["stderr"]
+        r["pages"] = len(PdfReader(pdf).pages)
+        peers[name] = r
     shutil.rmtree(run_dir)
-    return r
+    return {"weasyprint": wp, "press": press, "peers": peers}
 
 
 def naive_run(tmp: Path, i: int, book: Path, langs: list[str], log_dir: Path) -> dict:
@@ -375,8 +526,8 @@ def med(values) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarize(m: dict, naive: list[dict], press: list[dict], epubcheck: dict, typst_runs: list[dict],
-              langs: list[str], typst_lang: str, runs: int) -> dict:
+def summarize(m: dict, naive: list[dict], press: list[dict], engine: list[dict], releases: list[dict],
+              typst_runs: list[dict], langs: list[str], engine_lang: str, typst_lang: str, runs: int) -> dict:
     def stats(rows: list[dict]) -> dict:
         # cores_used = CPU / wall: how much of the machine the build got (other load lowers it).
         return {"wall_s": med(r["wall_s"] for r in rows), "cpu_s": med(r["cpu_s"] for r in rows),
@@ -384,12 +535,41 @@ def summarize(m: dict, naive: list[dict], press: list[dict], epubcheck: dict, ty
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rows), "runs_wall_s": [r["wall_s"] for r in rows],
                 "runs_cpu_s": [r["cpu_s"] for r in rows], "load_1min_before": [r["load_1min_before"] for r in rows]}
 
+    def stats_or_reason(rows: list[dict]) -> dict:
+        """Medians of the runs that worked, or why none did (a peer not installed, a failed release)."""
+        ok = [r for r in rows if "not_measured" not in r]
+        if not ok:
+            return {"not_measured": rows[0]["not_measured"]}
+        return {**stats(ok), "failed_runs": [r["not_measured"] for r in rows if r not in ok]}
+
     s = {"machine": m, "runs": runs, "langs": langs,
          "naive": {"clean": stats(naive), "sizes": naive[-1]["sizes"],
                    "per_edition_s": {l: {k: med(r["editions"][l][k] for r in naive)
                                          for k in ("html_s", "pdf_s", "epub_s")} for l in langs}},
-         "press": {k: stats([r[k] for r in press]) for k in ("clean", "noop", "edit_ja", "edit_shared")},
-         "press_epubcheck": stats([epubcheck])}
+         "press": {k: stats([r[k] for r in press]) for k in ("clean", "noop", "edit_ja", "edit_shared")}}
+    wp = [r["weasyprint"] for r in engine]
+    e = s["engine"] = {
+        "edition": engine_lang, "target": ENGINE_TARGET,
+        "weasyprint": {**stats(wp), "render_write_s": med(r["render_write_s"] for r in wp),
+                       "pages": wp[-1]["pages"], "blank_pages": wp[-1]["blank_pages"]},
+        "press": {**stats([r["press"] for r in engine]), "pages": engine[-1]["press"]["pages"]},
+        "peers": {}}
+    for name in PEERS:
+        rows = [r["peers"][name] for r in engine]
+        e["peers"][name] = stats_or_reason(rows)
+        if "wall_s" in e["peers"][name]:
+            e["peers"][name]["pages"] = next(r["pages"] for r in reversed(rows) if "pages" in r)
+    e["ratio_wall"] = e["press"]["wall_s"] / e["weasyprint"]["wall_s"]
+    e["ratio_cpu"] = e["press"]["cpu_s"] / e["weasyprint"]["cpu_s"]
+    e["met"] = e["ratio_wall"] <= ENGINE_TARGET
+    base = s["press"]["clean"]
+    rel = s["release"] = {"target": RELEASE_TARGET, "all_no_epubcheck": base,
+                          **{k: stats_or_reason([r[k] for r in releases]) for k in ("all", "release")}}
+    for k in ("all", "release"):
+        if "wall_s" in rel[k]:
+            rel[k]["ratio_wall"] = rel[k]["wall_s"] / base["wall_s"]
+            rel[k]["ratio_cpu"] = rel[k]["cpu_s"] / base["cpu_s"]
+    rel["met"] = rel["release"]["ratio_wall"] <= RELEASE_TARGET if "ratio_wall" in rel["release"] else None
     s["press"]["sizes"] = press[-1]["sizes"]
     for k in ("noop", "edit_ja", "edit_shared"):
         s["press"][k]["rewritten"] = press[-1][k]["rewritten"]
@@ -446,8 +626,73 @@ def preview_markdown(s: dict) -> list[str]:
             f"Load average {pv['load_1min']:.1f} during the measurement (2 cores: above 2 the machine is shared)."]
 
 
+def _reason(st: dict) -> str:
+    """Why a row was not measured, safe inside a table cell."""
+    return st["not_measured"].replace("|", "\\|")
+
+
+def engine_markdown(s: dict) -> list[str]:
+    e, wp, pr = s["engine"], s["engine"]["weasyprint"], s["engine"]["press"]
+
+    def row(label: str, st: dict, pages: str) -> str:
+        return (f"| {label} | {_f(st['wall_s'])} s | {_f(st['cpu_s'])} s | {pages} "
+                f"| {1000 * st['wall_s'] / st['pages']:.0f} | {pr['wall_s'] / st['wall_s']:.2f}× |")
+
+    lines = ["", f"## The PDF step against the engine, edition `{e['edition']}`", "",
+             "| engine | wall | CPU | pages | ms/page (wall) | press ÷ engine (wall) |",
+             "|---|---:|---:|---:|---:|---:|",
+             row(f"WeasyPrint {s['machine']['weasyprint']} alone (`python -c`: import, render, `write_pdf`)", wp,
+                 f"{wp['pages']} ({wp['blank_pages']} blank)"),
+             f"| … of which render + `write_pdf` | {_f(wp['render_write_s'])} s | – | "
+             f"| {1000 * wp['render_write_s'] / wp['pages']:.0f} | {pr['wall_s'] / wp['render_write_s']:.2f}× |",
+             row("the press, PDF step (`build.py pdf -B -j 1`)", pr, str(pr["pages"]))]
+    for name, peer in e["peers"].items():
+        lines.append(row(f"`{name}` (same HTML, stylesheets linked)", peer, str(peer["pages"])) if "wall_s" in peer
+                     else f"| `{name}` | {_reason(peer)} | | | | |")
+    return lines + [
+        "", f"Target: the press's PDF step ≤ {e['target']}× WeasyPrint alone, whole process against whole "
+        f"process (wall): **{'met' if e['met'] else 'not met'}** ({e['ratio_wall']:.2f}×; CPU {e['ratio_cpu']:.2f}×).",
+        "",
+        f"WeasyPrint alone lays out the `{e['edition']}` HTML the press makes for its PDF (`tools/bench.py "
+        "_press_html`: manifest, chapters, citations, `render_chapters`, `render_book_html`, as "
+        "`render_artifact` does) with the stylesheets the press lays the edition out with, in its order "
+        "(book.css, rtl.css for right-to-left editions, print.css, and press.css from the manifest's "
+        "`print:`), base URL the book root, each run from a fresh cache directory like the press. Its pages "
+        "include the blank versos of recto starts (\"blank\"); the press's screen PDF has none. The press's "
+        "time holds what WeasyPrint alone is handed ready-made: the manifest, pandoc for every chapter, "
+        "citations, the glyph check, a worker process, and a tagged PDF (PDF/UA). Vivliostyle and Paged.js, "
+        "where installed, get the same HTML with the stylesheets linked and the book root as `<base>`; a "
+        "property one of them lacks (WeasyPrint's `bleed`, `marks`) it ignores, so its layout may differ."]
+
+
+def release_markdown(s: dict) -> list[str]:
+    rel, n = s["release"], len(s["langs"])
+    base = rel["all_no_epubcheck"]
+    lines = ["", f"## Release against all, {n} edition(s), clean", "",
+             "| command | wall | CPU | cores used | ÷ `all --no-epubcheck` (wall) | ÷ `all --no-epubcheck` (CPU) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for key, label in (("all_no_epubcheck", "`all --no-epubcheck`"), ("all", "`all` (epubcheck)"),
+                       ("release", "`release`")):
+        st = rel[key]
+        if "wall_s" not in st:
+            lines.append(f"| {label} | {_reason(st)} | | | | |")
+            continue
+        failed = st.get("failed_runs")
+        label += f" ({len(failed)} run(s) failed: {failed[0]})" if failed else ""
+        lines.append(f"| {label} | {_f(st['wall_s'])} s | {_f(st['cpu_s'])} s | {_f(st['cores_used'], '{:.2f}')} "
+                     f"| {st['wall_s'] / base['wall_s']:.2f}× | {st['cpu_s'] / base['cpu_s']:.2f}× |")
+    verdict = (f"**{'met' if rel['met'] else 'not met'}** ({rel['release']['ratio_wall']:.2f}×)"
+               if rel["met"] is not None else "not measured (the release failed)")
+    return lines + [
+        "", f"Target: `release` ≤ {rel['target']}× `all --no-epubcheck` (wall): {verdict}.", "",
+        f"Each a clean build of the {n} edition(s) into a fresh output directory with a fresh "
+        "`XDG_CACHE_HOME`; `all --no-epubcheck` is the press's clean build of \"Full clean build\" below, "
+        "same run. `release` makes more than `all`: each edition's press PDF and cover (`print`), the web "
+        f"edition ({n} site(s) + the Pagefind search index) and its zip, then SHA256SUMS and manifest.json."]
+
+
 def format_markdown(s: dict) -> str:
-    m, n, p = s["machine"], s["naive"], s["press"]
+    m, n, p, ec = s["machine"], s["naive"], s["press"], s["release"]["all"]
     lines = [
         "# Benchmark: the press against the naive pipeline",
         "",
@@ -458,6 +703,8 @@ def format_markdown(s: dict) -> str:
         f"{m['load_avg_start']} at the start, {m['load_avg_end']} at the end (other work on the machine "
         f"makes absolute times noisy; the ratio comes from the same run). {s['runs']} run(s), medians; "
         f"editions: {', '.join(s['langs'])}.",
+        *engine_markdown(s),
+        *release_markdown(s),
         "",
         "## Full clean build, PDF + EPUB of every edition",
         "",
@@ -467,10 +714,9 @@ def format_markdown(s: dict) -> str:
         f"| {_f(n['clean']['cores_used'], '{:.2f}')} | {_f(n['clean']['peak_rss_mb'], '{:.0f}')} MB | 1.0× |",
         f"| press (`--no-epubcheck`) | {_f(p['clean']['wall_s'])} s | {_f(p['clean']['cpu_s'])} s "
         f"| {_f(p['clean']['cores_used'], '{:.2f}')} | {_f(p['clean']['peak_rss_mb'], '{:.0f}')} MB | **{ratio_text(s['ratio_clean'])}** |",
-        f"| press with epubcheck (1 run) | {_f(s['press_epubcheck']['wall_s'])} s "
-        f"| {_f(s['press_epubcheck']['cpu_s'])} s | {_f(s['press_epubcheck']['cores_used'], '{:.2f}')} "
-        f"| {_f(s['press_epubcheck']['peak_rss_mb'], '{:.0f}')} MB "
-        f"| {ratio_text(n['clean']['wall_s'] / s['press_epubcheck']['wall_s'])} |",
+        f"| press with epubcheck (`all`) | {_f(ec['wall_s'])} s | {_f(ec['cpu_s'])} s "
+        f"| {_f(ec['cores_used'], '{:.2f}')} | {_f(ec['peak_rss_mb'], '{:.0f}')} MB "
+        f"| {ratio_text(n['clean']['wall_s'] / ec['wall_s'])} |",
         "",
         f"CPU time, naive / press: {n['clean']['cpu_s'] / p['clean']['cpu_s']:.2f}: how much work each "
         f"does, which other load on the machine barely changes; the wall-time ratio also depends on how "
@@ -522,10 +768,11 @@ def format_markdown(s: dict) -> str:
               "EPUB, validation or atomic output.",
               "- **press**: `python build.py all --book <copy> --out <fresh dir> --no-epubcheck` (worker "
               "processes, one per core) into a fresh output directory, so its content-hash state "
-              "(`<out>/.build-state.json`) starts empty; the epubcheck row is the same "
-              "clean build with epubcheck. Rebuilds run the same command into the same output directory "
-              "after appending one sentence to the file named. \"Artifacts rendered\" are the per-artifact "
-              "lines the press printed on stderr, \"files replaced\" the artifacts whose inode or mtime changed.",
+              "(`<out>/.build-state.json`) starts empty; the epubcheck row is the same clean build with "
+              "epubcheck (`all`, of \"Release against all\"). Rebuilds run the same command into the same "
+              "output directory after appending one sentence to the file named. \"Artifacts rendered\" are "
+              "the per-artifact lines the press printed on stderr, \"files replaced\" the artifacts whose "
+              "inode or mtime changed.",
               "- **wall time**: the child process from start to exit; **CPU time**: user + system of it and "
               "its descendants (`wait4`); **peak RSS**: the largest sum of RSS over the process and all its "
               "descendants, sampled every 50 ms with psutil (shared pages of forked workers count once "
@@ -554,10 +801,14 @@ def main(argv: list[str] | None = None) -> int:
         return naive_worker(argv[1])
     if argv[:1] == ["_typst"]:
         return typst_worker(argv[1])
+    if argv[:1] == ["_press_html"]:
+        return press_html_worker(*argv[1:4])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3, help="runs of each measurement (default 3); medians are reported")
     ap.add_argument("--langs", action="append", metavar="TAG", help="only these editions (repeatable or comma-separated)")
     ap.add_argument("--quick", action="store_true", help=f"1 run, editions {' and '.join(QUICK_LANGS)}: to try it out")
+    ap.add_argument("--engine-lang", default="ja",
+                    help="edition whose PDF step is measured against WeasyPrint alone (default ja)")
     ap.add_argument("--typst-lang", default="ko", help="edition rendered with Typst for the outside reference (default ko)")
     ap.add_argument("--no-docs", action="store_true", help="print the table only; do not write docs/bench.md and docs/bench.json")
     ap.add_argument("--keep-logs", metavar="DIR", help="keep every command's stdout/stderr in DIR")
@@ -574,6 +825,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown edition(s) {unknown}; the book has {all_langs}")
     runs = 1 if args.quick else args.runs
     typst_lang = args.typst_lang if args.typst_lang in langs else langs[0]
+    engine_lang = args.engine_lang if args.engine_lang in langs else langs[0]
     m = machine()
 
     with tempfile.TemporaryDirectory(prefix="keep4o-bench-") as tmp_name:
@@ -583,7 +835,9 @@ def main(argv: list[str] | None = None) -> int:
         naive_book = copy_book(tmp / "naive-book")
         m["press_snapshot_sha256"] = snapshot_press(tmp / "press-src")
         PRESS_SRC[0] = tmp / "press-src"
-        naive, press = [], []
+        print(f"bench: the press's HTML and CSS of {engine_lang}, for WeasyPrint alone …", file=sys.stderr, flush=True)
+        engine_spec = export_press_html(tmp, engine_lang, log_dir)
+        naive, press, engine, releases = [], [], [], []
         for i in range(runs):
             # Interleaved, so that other load on the machine falls on both sides alike.
             print(f"bench: run {i + 1}/{runs}: naive pipeline, {len(langs)} edition(s) …", file=sys.stderr, flush=True)
@@ -593,13 +847,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench:   press clean {press[-1]['clean']['wall_s']:.1f} s, no-op {press[-1]['noop']['wall_s']:.1f} s, "
                   f"edit ja {press[-1]['edit_ja']['wall_s']:.1f} s, edit appendix {press[-1]['edit_shared']['wall_s']:.1f} s",
                   file=sys.stderr, flush=True)
-        print("bench: press clean build with epubcheck …", file=sys.stderr, flush=True)
-        epubcheck = press_epubcheck(tmp, langs, log_dir)
+            print(f"bench:   PDF step of {engine_lang}: WeasyPrint alone, the press, peers …", file=sys.stderr, flush=True)
+            engine.append(engine_run(tmp, i, engine_spec, engine_lang, log_dir))
+            print(f"bench:   WeasyPrint alone {engine[-1]['weasyprint']['wall_s']:.1f} s, press pdf "
+                  f"{engine[-1]['press']['wall_s']:.1f} s; clean `all` and `release` …", file=sys.stderr, flush=True)
+            releases.append(release_runs(tmp, i, langs, log_dir))
+            rel = releases[-1]["release"]
+            print(f"bench:   all {releases[-1]['all']['wall_s']:.1f} s, release "
+                  + (f"{rel['wall_s']:.1f} s" if "wall_s" in rel else rel["not_measured"]), file=sys.stderr, flush=True)
         print(f"bench: typst reference ({typst_lang}) …", file=sys.stderr, flush=True)
         typst_runs = [typst_run(tmp, i, naive_book, typst_lang, log_dir) for i in range(runs)]
         print(f"bench: live preview, save → reload ({langs[0]}) …", file=sys.stderr, flush=True)
         preview = preview_reload(tmp, langs[0], runs)
-    s = summarize(m, naive, press, epubcheck, typst_runs, langs, typst_lang, runs)
+    s = summarize(m, naive, press, engine, releases, typst_runs, langs, engine_lang, typst_lang, runs)
     s["preview"] = preview
     s["quick"] = args.quick
     s = _rounded(s)
