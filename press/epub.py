@@ -228,7 +228,7 @@ def _fonts_for(edition: Edition, texts: dict[str, list[str]], chapters: list[Cha
                 stacks[lang].append(face)
     needs = plan((stacks[lang], text) for lang, text in sorted(by_lang.items()))
     embedded = subset_for_epub(needs, work)
-    rules = [font_face_css(embedded), language_css(list(stacks))]
+    rules = [font_face_css(embedded), language_css(list(stacks), edition)]
     for lang, faces in sorted(stacks.items()):
         families = ", ".join(f'"{f}"' for f in dict.fromkeys(face.family for face in faces))
         rules.append(f":lang({lang}) {{ font-family: {families}, serif; }}")

@@ -249,22 +249,25 @@ def font_css(edition: Edition, langs: list[str] | tuple[str, ...] = ()) -> str:
         rules.append(f':lang({tag}) {{ font-family: "{serif}", "Noto Serif", serif; }}')
         rules.append(f':lang({tag}) :is(h1, h2, h3, h4, .chapter-label, .toc-title, .title) '
                      f'{{ font-family: "{sans}", "Noto Sans", sans-serif; }}')
-        # Emphasis and cited titles upright where the script has no italics (never a synthetic
-        # oblique): in the sans face (CJK gothic) or bold.
+    return "\n".join(rules)
+
+
+def language_css(langs: list[str], edition: Edition | None = None) -> str:
+    """The languages' conventions in CSS, the same in the PDF, the EPUB and the web pages:
+    hyphenation where pyphen has a dictionary (WeasyPrint and reading systems hyphenate by the
+    element's lang), never inside code or addresses; no justification in scripts written without
+    spaces between words; emphasis and cited titles upright where the script has no italics
+    (never a synthetic oblique): in its sans face (CJK: gothic, as jlreq; a reading system without
+    the face uses its own sans-serif) or bold. `edition`: its own sans face, if the manifest names one."""
+    rules = []
+    for tag in sorted(set(langs)):
+        lang = language(tag)
+        sans = edition.sans if edition and tag == edition.lang else lang.sans
         if lang.emphasis == "sans":
             rules.append(f':lang({tag}) :is(em, i, cite) {{ font-style: normal; '
                          f'font-family: "{sans}", "Noto Sans", sans-serif; }}')
         elif lang.emphasis != "italic":
             rules.append(f':lang({tag}) :is(em, i, cite) {{ font-style: normal; font-weight: bold; }}')
-    return "\n".join(rules)
-
-
-def language_css(langs: list[str]) -> str:
-    """The languages' conventions in CSS: hyphenation where pyphen has a dictionary (WeasyPrint
-    and reading systems hyphenate by the element's lang), never inside code or addresses; no
-    justification in scripts written without spaces between words."""
-    rules = []
-    for tag in sorted(set(langs)):
         if language(tag).hyphenate:
             rules.append(f":lang({tag}) {{ hyphens: auto; }} "
                          f":lang({tag}) :is(code, pre, a, h1, h2, h3, h4, .nohyphen) {{ hyphens: manual; }}")
@@ -290,5 +293,5 @@ def render_book_html(book: Book, edition: Edition, chapters: list[RenderedChapte
     langs = [edition.lang, *(ch.lang for ch in chapters)]
     return template.render(book=book, edition=edition, strings=edition.strings,
                            language=edition.language, chapters=chapters,
-                           font_css=font_css(edition, langs) + "\n" + language_css(langs),
+                           font_css=font_css(edition, langs) + "\n" + language_css(langs, edition),
                            page_css=f"@page {{ size: {book.page_width} {book.page_height}; }}")

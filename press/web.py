@@ -259,7 +259,7 @@ def font_rules(edition: Edition, pages: list[str], fonts_dir: Path, preview: boo
         lang = _stack_language(edition.lang if tag == "und" else tag, edition)
         by_lang[lang] = by_lang.get(lang, "") + "".join(parts)
     if preview:     # the installed faces by name: no font file read, so an edit shows at once
-        rules = [language_css(list(by_lang))]
+        rules = [language_css(list(by_lang), edition)]
         for lang in sorted(by_lang):
             serif = edition.serif if lang == edition.lang else language(lang).serif
             rules.append(f':lang({lang}) {{ font-family: "{serif}", "Noto Serif", serif; }}')
@@ -276,15 +276,12 @@ def font_rules(edition: Edition, pages: list[str], fonts_dir: Path, preview: boo
     for face, chars in sorted(needs.items(), key=lambda item: item[0].file_stem):
         if not chars:
             continue
-        if preview:
-            src = f'local("{face.family}")'
-        else:
-            name = face.file_stem + ".woff2"
-            woff2(face, chars, fonts_dir / name, cache)
-            src = f'url("{name}") format("woff2")'
+        name = face.file_stem + ".woff2"
+        woff2(face, chars, fonts_dir / name, cache)
+        src = f'url("{name}") format("woff2")'
         rules.append(f'@font-face {{ font-family: "{face.family}"; font-style: normal; font-weight: 400; '
                      f'font-display: swap; src: {src}; }}')
-    rules.append(language_css(list(stacks)))
+    rules.append(language_css(list(stacks), edition))
     for lang, faces in sorted(stacks.items()):
         families = ", ".join(f'"{f}"' for f in dict.fromkeys(face.family for face in faces))
         rules.append(f":lang({lang}) {{ font-family: {families}, serif; }}")

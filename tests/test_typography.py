@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import zipfile
 
 import pypdf
 import pytest
@@ -42,9 +43,10 @@ def test_korean_lines_end_between_words(lang):
     def norm(word):       # letters only: punctuation and note calls (digits) aside
         return re.sub(r"[\W\d_]", "", word)
 
-    # a word, or its part before a bracketed gloss (추론|(inference)을 may break there); notes too
+    # a word, or its part before a bracketed gloss (추론|(inference)을 may break there) or after a
+    # dash (아니라—|그들의); notes too
     words = {norm(part) for w in (_plain(chapter) + " " + chapter.markdown).split()
-             for part in [w, *re.split(r"(?=[(\[])", w)]}
+             for part in [w, *re.split(r"(?=[(\[])|(?<=[\u2013\u2014\u2015])", w)]}
     ends = [norm(line.replace("\u2060", "").split()[-1]) for page in pages[3:]
             for line in _lines(page._page_box) if re.search(HANGUL + r"\W*\d*\W*$", line.replace("\u2060", "").rstrip())]
     assert len(ends) > 30
@@ -84,10 +86,20 @@ def test_no_synthetic_oblique(real_book, lang):
 
 
 def test_emphasis_is_upright_where_the_script_has_no_italics():
-    css = html_stage.font_css(BOOK.edition("ja"), ["ja", "ko", "ar", "en"])
+    css = html_stage.language_css(["ja", "ko", "ar", "en"], BOOK.edition("ja"))
     assert re.search(r':lang\(ja\) :is\(em, i, cite\) \{ font-style: normal; font-family: "Noto Sans CJK JP"', css)
     assert re.search(r':lang\(ko\) :is\(em, i, cite\) \{ font-style: normal; font-family: "Noto Sans CJK KR"', css)
     assert ":lang(ar) :is(em, i, cite) { font-style: normal; font-weight: bold; }" in css
+    assert ":lang(en) :is(em" not in css
+
+
+def test_epub_sets_emphasis_upright_as_the_pdf(minimal_built):
+    """The rule is in the EPUB's stylesheet too (reading systems would slant CJK otherwise), for
+    the edition's language and the Korean appendix, and not for Latin text."""
+    with zipfile.ZipFile(minimal_built / "mini-ja.epub") as z:
+        css = "".join(z.read(n).decode() for n in z.namelist() if n.endswith(".css"))
+    assert re.search(r':lang\(ja\) :is\(em, i, cite\) \{ font-style: normal; font-family: "Noto Sans CJK JP"', css)
+    assert re.search(r':lang\(ko\) :is\(em, i, cite\) \{ font-style: normal;', css)
     assert ":lang(en) :is(em" not in css
 
 

@@ -259,7 +259,7 @@ spec = json.load(open(sys.argv[1], encoding="utf-8"))
 t0 = time.perf_counter()
 doc = HTML(filename=spec["html"], base_url=spec["book_root"] + "/").render(
     stylesheets=[CSS(filename=c) for c in spec["css"]])
-doc.write_pdf(sys.argv[2])
+doc.write_pdf(sys.argv[2], pdf_variant="pdf/ua-1")   # the PDF the press writes: tagged, PDF/UA-1
 print(json.dumps({"render_write_s": time.perf_counter() - t0, "pages": len(doc.pages),
                   "blank_pages": sum(p._page_box.page_type.blank for p in doc.pages)}))
 """
@@ -657,10 +657,11 @@ def engine_markdown(s: dict) -> list[str]:
         "_press_html`: manifest, chapters, citations, `render_chapters`, `render_book_html`, as "
         "`render_artifact` does) with the stylesheets the press lays the edition out with, in its order "
         "(book.css, rtl.css for right-to-left editions, print.css, and press.css from the manifest's "
-        "`print:`), base URL the book root, each run from a fresh cache directory like the press. Its pages "
+        "`print:`), base URL the book root, each run from a fresh cache directory like the press, and writes "
+        "the kind of PDF the press writes (`pdf_variant=\"pdf/ua-1\"`: tagged). Its pages "
         "include the blank versos of recto starts (\"blank\"); the press's screen PDF has none. The press's "
         "time holds what WeasyPrint alone is handed ready-made: the manifest, pandoc for every chapter, "
-        "citations, the glyph check, a worker process, and a tagged PDF (PDF/UA). Vivliostyle and Paged.js, "
+        "citations, the glyph check and a worker process. Vivliostyle and Paged.js, "
         "where installed, get the same HTML with the stylesheets linked and the book root as `<base>`; a "
         "property one of them lacks (WeasyPrint's `bleed`, `marks`) it ignores, so its layout may differ."]
 

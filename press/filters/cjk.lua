@@ -123,14 +123,25 @@ local function gap_str(s, lang)
 end
 
 local WJ = "\u{2060}"
+local DASH = {[0x2013] = true, [0x2014] = true, [0x2015] = true}
 
 local function join_str(s)
-  local out, prev = {}, nil
-  for _, c in utf8.codes(s) do
-    -- a gloss in brackets, 추론(inference)을, may go to the next line: long ones left gaps
-    if prev and (hangul(prev) or hangul(c)) and not (c == 0x28 or c == 0x5B) then out[#out + 1] = WJ end
+  local cps = {}
+  for _, c in utf8.codes(s) do cps[#cps + 1] = c end
+  -- after a dash, a particle closing the aside (…의식—를) stays with it: 1–2 syllables, then the word ends
+  local function particle_at(i)
+    local n = 0
+    while cps[i + n] and hangul(cps[i + n]) do n = n + 1 end
+    return n > 0 and n <= 2
+  end
+  local out = {}
+  for i, c in ipairs(cps) do
+    local prev = cps[i - 1]
+    -- a gloss in brackets, 추론(inference)을, may go to the next line, and a line may end after
+    -- a dash, 아니라—그들의 (UAX #14 allows both): as one unbreakable word they left wide gaps
+    local breakable = c == 0x28 or c == 0x5B or (prev and DASH[prev] and not particle_at(i))
+    if prev and (hangul(prev) or hangul(c)) and not breakable then out[#out + 1] = WJ end
     out[#out + 1] = utf8.char(c)
-    prev = c
   end
   return table.concat(out)
 end
