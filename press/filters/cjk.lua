@@ -20,6 +20,8 @@
 --
 -- The chapter's language is `cjk-lang`; a level-1 heading, Span or Div with a `lang` attribute
 -- switches it for its content. Code is never touched.
+package.path = PANDOC_SCRIPT_FILE:match("^(.*[/\\])") .. "?.lua;" .. package.path
+local chapters = require "chapters"
 local whole, gap, halt = {}, {}, {}
 local CLOSING = {}
 for _, c in utf8.codes("、。，．」』）〕］｝〉》】〙〗”’") do CLOSING[c] = true end
@@ -209,24 +211,10 @@ walk_blocks = function(blocks, lang)
   return out
 end
 
-local function tags(meta, key)
-  local set = {}
-  for tag in pandoc.utils.stringify(meta[key] or ""):gmatch("[^,%s]+") do set[tag] = true end
-  return set
-end
-
 function Pandoc(doc)
-  whole, gap, halt = tags(doc.meta, "cjk-whole-words"), tags(doc.meta, "cjk-latin-gap"), tags(doc.meta, "cjk-halt")
+  whole, gap, halt = chapters.tags(doc.meta, "cjk-whole-words"), chapters.tags(doc.meta, "cjk-latin-gap"),
+    chapters.tags(doc.meta, "cjk-halt")
   if next(whole) == nil and next(gap) == nil and next(halt) == nil then return nil end
   local default = pandoc.utils.stringify(doc.meta["cjk-lang"] or doc.meta.lang or "")
-  local current = default
-  local blocks = pandoc.List()
-  for _, block in ipairs(doc.blocks) do
-    if block.t == "Header" and block.level == 1 then
-      current = block.attributes.lang or default
-    end
-    blocks:extend(walk_blocks({block}, current))
-  end
-  doc.blocks = blocks
-  return doc
+  return chapters.map_blocks(doc, default, function(block, lang) return walk_blocks({block}, lang) end)
 end

@@ -4,6 +4,8 @@
 -- with a `lang` attribute (a chapter in another language) switches it until the next one, and
 -- a Span or Div in another language is left alone. Code, URLs and numbers like 10:30 are not
 -- touched, and text already spaced stays as it is (the filter can run twice).
+package.path = PANDOC_SCRIPT_FILE:match("^(.*[/\\])") .. "?.lua;" .. package.path
+local chapters = require "chapters"
 local NNBSP = "\u{202F}"
 local NBSP = "\u{00A0}"
 local OPEN, CLOSE = "«", "»"
@@ -93,22 +95,14 @@ local walker = {
 }
 
 function Pandoc(doc)
-  local wanted = pandoc.utils.stringify(doc.meta["french-spacing"] or "")
-  for tag in wanted:gmatch("[^,%s]+") do langs[primary(tag)] = true end
+  langs = chapters.tags(doc.meta, "french-spacing", primary)
   if next(langs) == nil then return nil end
   local default = pandoc.utils.stringify(doc.meta["spacing-lang"] or doc.meta.lang or "")
-  local current = default
-  local blocks = pandoc.List()
-  for _, block in ipairs(doc.blocks) do
-    if block.t == "Header" and block.level == 1 then
-      current = block.attributes.lang or default
-    end
+  return chapters.map_blocks(doc, default, function(block, lang)
     -- walk() filters what is inside a block, not the block itself: check it here
-    if spaced(current) and block.t ~= "CodeBlock" and not (block.t == "Div" and other_language(block)) then
+    if spaced(lang) and block.t ~= "CodeBlock" and not (block.t == "Div" and other_language(block)) then
       block = block:walk(walker)
     end
-    blocks:insert(block)
-  end
-  doc.blocks = blocks
-  return doc
+    return {block}
+  end)
 end

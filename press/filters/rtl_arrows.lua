@@ -3,6 +3,8 @@
 -- Unicode's bidi mirroring does for brackets but not for arrows (a callout's `→` points back
 -- against an Arabic line). The document's language is `arrows-lang`; a level-1 heading, Span
 -- or Div with a `lang` attribute switches it for its content. Code is left alone.
+package.path = PANDOC_SCRIPT_FILE:match("^(.*[/\\])") .. "?.lua;" .. package.path
+local chapters = require "chapters"
 local rtl = {}
 local MIRROR = {["→"] = "←", ["←"] = "→", ["⟶"] = "⟵", ["⟵"] = "⟶", ["⇒"] = "⇐", ["⇐"] = "⇒"}
 
@@ -33,17 +35,10 @@ local function walker(lang)
 end
 
 function Pandoc(doc)
-  for tag in pandoc.utils.stringify(doc.meta["rtl-langs"] or ""):gmatch("[^,%s]+") do rtl[tag] = true end
+  rtl = chapters.tags(doc.meta, "rtl-langs")
   if next(rtl) == nil then return nil end
   local default = pandoc.utils.stringify(doc.meta["arrows-lang"] or doc.meta.lang or "")
-  local current = default
-  local blocks = pandoc.List()
-  for _, block in ipairs(doc.blocks) do
-    if block.t == "Header" and block.level == 1 then
-      current = block.attributes.lang or default
-    end
-    blocks:insert(pandoc.Div({block}):walk(walker(current)).content[1])
-  end
-  doc.blocks = blocks
-  return doc
+  return chapters.map_blocks(doc, default, function(block, lang)
+    return {pandoc.Div({block}):walk(walker(lang)).content[1]}
+  end)
 end
