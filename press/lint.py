@@ -97,8 +97,10 @@ def _front_matter_line(chapter: Chapter, key: str) -> int:
     return key_line(text[4:], key)
 
 
-COORDINATORS = {"와", "과", "및", "이자", "그리고", "또는"}
-_NOT_IN_TERM = ("은", "는", "이", "가", "을", "를", "에", "서", "고", "며", "면", "다", "요", "도")
+# The grammar words of L007, from data/glosses.yaml (the gloss pattern above reads Hangul terms).
+_GLOSS_WORDS = yaml.safe_load((Path(__file__).resolve().parent / "data" / "glosses.yaml").read_text(encoding="utf-8"))
+COORDINATORS = set(_GLOSS_WORDS["Hang"]["coordinators"])
+_NOT_IN_TERM = tuple(_GLOSS_WORDS["Hang"]["not_in_term"])
 
 
 def _gloss_repeat(words1: list[str], g1: str, words2: list[str], g2: str) -> str | None:
