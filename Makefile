@@ -54,7 +54,7 @@ update-references:
 	$(PY) build.py check --update-references --book $(BOOK) --out $(OUT) $(ARGS)
 
 test: setup
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=12 $(ARGS)
 
 # The slow tier: hostile cases too long for `make test` (a 5 MB chapter); CI runs it.
 test-slow: setup

@@ -333,7 +333,7 @@ def press_scenarios(tmp: Path, i: int, langs: list[str], log_dir: Path) -> dict:
     run_dir = tmp / f"press-{i}"
     book = copy_book(run_dir / "book")
     out = run_dir / "out"
-    # A fresh output directory holds no build state (.press-state.json); no cache elsewhere either.
+    # A fresh output directory holds no build state (.build-state.json); no cache elsewhere either.
     env = dict(os.environ, XDG_CACHE_HOME=str(run_dir / "cache"))
     tail = ["all", "--book", str(book), "--out", str(out), "--no-epubcheck"] + [a for l in langs for a in ("--lang", l)]
     res = {"clean": press_run(tail, env, log_dir / f"press-{i}-clean.log", out)}
