@@ -353,10 +353,14 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
                 yield job, result
         except BaseException:
             # Ctrl-C or a failed artifact: stop the other workers now rather than let them finish.
-            for future in futures:
-                future.cancel()
+            # The pool then fails the jobs not done (futures left uncancelled: Python 3.11's pool
+            # crashes on a cancelled one) and, since no worker will read the job its queue may be
+            # writing, must not wait for that write on the way out (else the build hangs at exit).
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
+            call_queue = getattr(pool, "_call_queue", None)
+            if call_queue is not None:
+                call_queue.cancel_join_thread()
             raise
 
 

@@ -395,6 +395,35 @@ def test_interrupted_build_leaves_no_partial_files(tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == PREVIOUS
 
 
+def test_an_error_while_rendering_stops_the_build_without_hanging(tmp_path):
+    """An error in the build's own process while workers render (here: printing a finished
+    artifact fails, as when stdout is a closed pipe): the error surfaces and the process exits.
+    Jobs still queued for the stopped workers once held the exit forever (their queue waited to
+    finish writing a job no worker would read); it takes jobs of real size to show it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from press.pipeline import Reporter, build
+class Failing(Reporter):
+    def done(self, artifact):
+        raise RuntimeError("the terminal went away")
+try:
+    build({str(ROOT / "book")!r}, {str(tmp_path / "out")!r}, formats=("pdf", "epub"), langs=["ja", "ko", "en", "ar"],
+          reporter=Failing(), check_epub=False)
+except RuntimeError as exc:
+    print("stopped:", exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0 and "stopped: the terminal went away" in proc.stdout, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".press-")]
+
+
 def _previous_in(out):
     out.mkdir(exist_ok=True)
     for name, data in PREVIOUS.items():
