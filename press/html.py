@@ -13,7 +13,7 @@ import jinja2
 
 from . import confine
 from .citations import Citeproc, find_citations
-from .languages import language
+from .languages import language, latin_words
 from .sanitize import inline_media, inlines
 from .manifest import Book, Edition
 from .sources import Chapter
@@ -148,9 +148,10 @@ def cjk_args(ast: str, doc_lang: str) -> list[str]:
     halt = [lang.tag for lang in known if lang.compress_punctuation]
     if not whole and not gap:
         return []
+    latin = [f"--metadata=cjk-latin-words={latin_words()}"] if whole and latin_words() else []
     return [f"--lua-filter={FILTERS / 'cjk.lua'}", f"--metadata=cjk-lang={doc_lang}",
             f"--metadata=cjk-whole-words={','.join(whole)}", f"--metadata=cjk-latin-gap={','.join(gap)}",
-            f"--metadata=cjk-halt={','.join(halt)}"]
+            f"--metadata=cjk-halt={','.join(halt)}", *latin]
 
 
 def _plain(fragment: str) -> str:
@@ -275,6 +276,11 @@ def language_css(langs: list[str], edition: Edition | None = None) -> str:
             # Pango justifies by stretching spaces: in Thai (spaces between sentences only) or
             # Han text that makes gaps, so its paragraphs are set flush to the start edge.
             rules.append(f".chapter :is(p, li):lang({tag}) {{ text-align: start; }}")
+    if latin_words() in langs:
+        # A long Latin word inside Korean carries this language, for its hyphenation (cjk.lua),
+        # but keeps the face of the text around it (the rule sits with the font stacks: the
+        # document's own CSS outranks the stylesheets handed to WeasyPrint).
+        rules.append("span.lw { font-family: inherit; }")
     return "\n".join(rules)
 
 
@@ -291,6 +297,8 @@ def render_book_html(book: Book, edition: Edition, chapters: list[RenderedChapte
     """The whole edition as one HTML document for WeasyPrint."""
     template = _env.get_template("book.html.j2")
     langs = [edition.lang, *(ch.lang for ch in chapters)]
+    if latin_words() and any(language(tag).whole_words for tag in langs):
+        langs.append(latin_words())     # the hyphenation of Latin words inside Korean (cjk.lua)
     return template.render(book=book, edition=edition, strings=edition.strings,
                            language=edition.language, chapters=chapters,
                            font_css=font_css(edition, langs) + "\n" + language_css(langs, edition),

@@ -60,6 +60,11 @@ def _data() -> dict:
     return yaml.safe_load((DATA / "scripts.yaml").read_text(encoding="utf-8"))
 
 
+def latin_words() -> str | None:
+    """The language whose hyphenation patterns Latin-letter words inside whole-word text use."""
+    return _data().get("latin_words")
+
+
 def canonical(tag: str) -> str:
     """zh-hans → zh-Hans, pt-br → pt-BR: BCP 47's conventional case."""
     m = _TAG.match(tag)

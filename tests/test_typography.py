@@ -53,6 +53,19 @@ def test_korean_lines_end_between_words(lang):
     assert all(end in words for end in ends), [e for e in ends if e not in words][:10]
 
 
+def test_latin_words_inside_korean_hyphenate(real_book):
+    """Long English glosses inside Korean may hyphenate (as English: scripts.yaml latin_words),
+    which narrows the gaps of justified lines; names never do (names.lua), nor Hangul."""
+    text = subprocess.run(["pdftotext", str(real_book / "keep4o-ko.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    hyphenated = re.findall(r"([A-Za-z]+)\u2010\n([A-Za-z]+)", text)
+    assert len(hyphenated) >= 10, hyphenated
+    assert not re.search(HANGUL + r"\u2010\n", text)
+    assert not re.search(r"Open\u2010\nAI|Chat\u2010\nGPT", text)
+    css = html_stage.language_css(["ko", "en"])
+    assert ":lang(en) { hyphens: auto; }" in css
+
+
 def _chars(pdf, pages):
     from pdfminer.high_level import extract_pages
     from pdfminer.layout import LTChar

@@ -23,6 +23,8 @@
 package.path = PANDOC_SCRIPT_FILE:match("^(.*[/\\])") .. "?.lua;" .. package.path
 local chapters = require "chapters"
 local whole, gap, halt = {}, {}, {}
+local latin_lang = nil      -- `cjk-latin-words`: the hyphenation language of Latin words in Korean
+local no_hyphen = 0         -- inside a `nohyphen` span (names.lua): never hyphenate there
 local CLOSING = {}
 for _, c in utf8.codes("、。，．」』）〕］｝〉》】〙〗”’") do CLOSING[c] = true end
 local OPENING = {}
@@ -79,9 +81,12 @@ local function descend(el, lang)
     return el
   end
   local own = lang_of(el) or lang
+  local names = el.t == "Span" and el.classes:includes("nohyphen")
+  if names then no_hyphen = no_hyphen + 1 end
   if el.content and el.t ~= "Image" then
     el.content = process(el.content, own)
   end
+  if names then no_hyphen = no_hyphen - 1 end
   return el
 end
 
@@ -127,6 +132,15 @@ end
 local WJ = "\u{2060}"
 local DASH = {[0x2013] = true, [0x2014] = true, [0x2015] = true}
 
+local MIN_LATIN = 6          -- letters: shorter Latin words are not worth a hyphen
+
+local function latin(c)
+  return (c >= 0x41 and c <= 0x5A) or (c >= 0x61 and c <= 0x7A)
+      or (c >= 0xC0 and c <= 0x24F and c ~= 0xD7 and c ~= 0xF7)
+end
+
+-- A Korean word as inlines: WORD JOINERs where a line must not break, and its long Latin
+-- words (`cjk-latin-words`) in a Span with that language, so that they may hyphenate.
 local function join_str(s)
   local cps = {}
   for _, c in utf8.codes(s) do cps[#cps + 1] = c end
@@ -136,16 +150,31 @@ local function join_str(s)
     while cps[i + n] and hangul(cps[i + n]) do n = n + 1 end
     return n > 0 and n <= 2
   end
-  local out = {}
-  for i, c in ipairs(cps) do
-    local prev = cps[i - 1]
+  local out, buf = pandoc.List(), {}
+  local function flush()
+    if #buf > 0 then out:insert(pandoc.Str(table.concat(buf))); buf = {} end
+  end
+  local i = 1
+  while i <= #cps do
+    local c, prev = cps[i], cps[i - 1]
     -- a gloss in brackets, 추론(inference)을, may go to the next line, and a line may end after
     -- a dash, 아니라—그들의 (UAX #14 allows both): as one unbreakable word they left wide gaps
     local breakable = c == 0x28 or c == 0x5B or (prev and DASH[prev] and not particle_at(i))
-    if prev and (hangul(prev) or hangul(c)) and not breakable then out[#out + 1] = WJ end
-    out[#out + 1] = utf8.char(c)
+    if prev and (hangul(prev) or hangul(c)) and not breakable then buf[#buf + 1] = WJ end
+    local j = i
+    while cps[j] and latin(cps[j]) do j = j + 1 end
+    if latin_lang and no_hyphen == 0 and j - i >= MIN_LATIN then
+      flush()
+      out:insert(pandoc.Span({pandoc.Str(utf8.char(table.unpack(cps, i, j - 1)))},
+                             {class = "lw", lang = latin_lang}))
+      i = j
+    else
+      buf[#buf + 1] = utf8.char(c)
+      i = i + 1
+    end
   end
-  return table.concat(out)
+  flush()
+  return out
 end
 
 -- One list of inlines in language `lang`.
@@ -163,7 +192,7 @@ process = function(inlines, lang)
     for i, el in ipairs(run) do
       if keep and i > 1 then out:insert(pandoc.Str(WJ)) end
       if keep and el.t == "Str" then
-        out:insert(pandoc.Str(join_str(el.text)))
+        out:extend(join_str(el.text))
       else
         out:insert(descend(el, lang))
       end
@@ -214,6 +243,7 @@ end
 function Pandoc(doc)
   whole, gap, halt = chapters.tags(doc.meta, "cjk-whole-words"), chapters.tags(doc.meta, "cjk-latin-gap"),
     chapters.tags(doc.meta, "cjk-halt")
+  latin_lang = doc.meta["cjk-latin-words"] and pandoc.utils.stringify(doc.meta["cjk-latin-words"]) or nil
   if next(whole) == nil and next(gap) == nil and next(halt) == nil then return nil end
   local default = pandoc.utils.stringify(doc.meta["cjk-lang"] or doc.meta.lang or "")
   return chapters.map_blocks(doc, default, function(block, lang) return walk_blocks({block}, lang) end)
