@@ -45,7 +45,14 @@ def web_book(dest: Path) -> Path:
     manifest = (dest / "book.yaml").read_text(encoding="utf-8")
     manifest += ("  - lang: ar\n    title: كتاب صغير\n    timeline: ar/timeline.md\n"
                  "    appendices: [ko/appendix.md]\n")
-    return overlay(dest, {"book.yaml": manifest, "ar/timeline.md": AR_TIMELINE})
+    appendix = (dest / "ko" / "appendix.md").read_text(encoding="utf-8") + KO_PARAGRAPH
+    return overlay(dest, {"book.yaml": manifest, "ar/timeline.md": AR_TIMELINE, "ko/appendix.md": appendix})
+
+
+# A paragraph for the line-breaking test: long words, glosses and a dash, as in the real appendices.
+KO_PARAGRAPH = ("\n## 사용자들의 지속적인 요청과 연구자들의 일반화 논의에 관한 기록\n\n시험용 문단입니다. 사용자들은 인공지능 모델의 지속적인 제공을 요청하였으며, 연구자들은 "
+                "일반화(generalization)와 정렬(alignment)에 관한 논의를 계속하였습니다—그들의 결론은 "
+                "아직 발표되지 않았습니다. 이 문장들은 줄바꿈을 확인하기 위하여 작성되었습니다.\n")
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +192,37 @@ def test_arabic_runs_right_to_left_and_the_korean_appendix_left_to_right(page, s
     assert page.locator("main").get_attribute("lang") == "ko"
     assert page.locator("main").evaluate("m => getComputedStyle(m).direction") == "ltr"
     assert page.locator("header.site").evaluate("h => getComputedStyle(h).direction") == "rtl"
+
+
+def test_korean_lines_break_between_words(page, server):
+    """In a narrow window, no line of a Korean heading or paragraph ends inside a word
+    (klreq): measured in the browser, character by character."""
+    page.set_viewport_size({"width": 360, "height": 900})
+    page.goto(f"{server}/web/ja/appendix-a.html")
+    inside = page.evaluate("""() => {
+        const hangul = c => /[\uac00-\ud7a3]/.test(c);
+        const found = [];
+        let lines = 0;
+        for (const el of document.querySelectorAll("main h1, main h2, main p")) {
+            const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+            let prev = null, prevTop = null;
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                for (let i = 0; i < node.length; i++) {
+                    const c = node.data[i];
+                    if (c === "\u2060" || /\s/.test(c)) { if (/\s/.test(c)) prev = null; continue; }
+                    const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + 1);
+                    const top = r.getBoundingClientRect().top;
+                    if (prevTop !== null && top > prevTop + 4) {
+                        lines++;
+                        if (prev && hangul(prev) && hangul(c)) found.push(prev + "|" + c);
+                    }
+                    prev = c; prevTop = top;
+                }
+            }
+        }
+        return {lines, found};
+    }""")
+    assert inside["lines"] >= 6 and inside["found"] == [], inside
 
 
 def test_search_finds_a_japanese_word(page, server):
