@@ -209,7 +209,7 @@ def test_korean_lines_break_between_words(page, server):
             for (let node = walker.nextNode(); node; node = walker.nextNode()) {
                 for (let i = 0; i < node.length; i++) {
                     const c = node.data[i];
-                    if (c === "\u2060" || /\s/.test(c)) { if (/\s/.test(c)) prev = null; continue; }
+                    if (c === "\u2060" || /\\s/.test(c)) { if (/\\s/.test(c)) prev = null; continue; }
                     const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + 1);
                     const top = r.getBoundingClientRect().top;
                     if (prevTop !== null && top > prevTop + 4) {
