@@ -303,7 +303,7 @@ def check_date(value: Any, shown, line: int | None, what: str = "date") -> str:
 
 # ------------------------------------------------------------------------------ pandoc
 
-def _pandoc_path() -> str:
+def pandoc_binary() -> str:
     import pypandoc
 
     return pypandoc.get_pandoc_path()
@@ -343,7 +343,7 @@ def pandoc(args: list[str], stdin: str | None, shown: str | Path | None) -> tupl
     (stdout, stderr).
     """
     neutral = _neutral_dir()
-    argv = [_pandoc_path(), "+RTS", f"-M{PANDOC_MEMORY // 2**20}m", "-RTS", "--sandbox",
+    argv = [pandoc_binary(), "+RTS", f"-M{PANDOC_MEMORY // 2**20}m", "-RTS", "--sandbox",
             f"--data-dir={neutral}", *args]
     try:
         proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, encoding="utf-8",

@@ -1,6 +1,7 @@
 """Stage 3: Markdown → HTML with pandoc, wrapped in the book's Jinja2 template."""
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import json
 import logging
@@ -107,8 +108,12 @@ def pandoc_warnings():
 
 
 def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
-                cite_args: list[str] | None = None, lang: str | None = None) -> str:
-    """Convert one chapter's checked AST to an HTML fragment (citations resolved when cite_args)."""
+                cite_args: list[str] | None = None, lang: str | None = None, cache: Path | None = None) -> str:
+    """Convert one chapter's checked AST to an HTML fragment (citations resolved when cite_args).
+
+    With `cache`, the result is kept there under the hash of everything pandoc reads (see
+    _cache_key): an edit then costs one pandoc run, not one per chapter.
+    """
     args = ["--wrap=none", f"--id-prefix={id_prefix}", *(cite_args or []),
             *(spacing_args([lang], lang) if lang else [])]
     if inline_notes:
@@ -116,7 +121,54 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
     args.append(f"--lua-filter={FILTERS / 'upright.lua'}")
     if lang:
         args += arrow_args(ast, lang) + cjk_args(ast, lang)
-    return run_pandoc(ast, "html5", display, args)
+    if cache is None:
+        return run_pandoc(ast, "html5", display, args)
+    file = cache / f"{_cache_key(ast, args)}.html"
+    if file.is_file() and not file.is_symlink():
+        return file.read_text(encoding="utf-8")
+    body = run_pandoc(ast, "html5", display, args)
+    try:
+        from .output import write_atomic
+
+        cache.mkdir(parents=True, exist_ok=True)
+        write_atomic(file, body.encode("utf-8"))
+    except OSError:
+        pass    # a cache that cannot be written only costs time
+    return body
+
+
+def _cache_key(ast: str, args: list[str]) -> str:
+    """The hash of a conversion's inputs: the pandoc binary, the arguments with the content of the
+    files they name (bibliography, CSL), every Lua filter of the press (they `require` each
+    other), and the AST."""
+    import hashlib
+
+    h = hashlib.sha256(f"html5\0{_pandoc_identity()}\0{_filters_digest()}\0".encode())
+    for arg in args:
+        name, _, value = arg.partition("=")
+        if name in ("--bibliography", "--csl"):
+            h.update(name.encode() + b"\0" + Path(value).read_bytes() + b"\0")
+        else:
+            h.update(arg.encode() + b"\0")
+    h.update(ast.encode())
+    return h.hexdigest()[:40]
+
+
+@functools.cache
+def _filters_digest() -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(FILTERS.glob("*.lua")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
+def _pandoc_identity() -> str:
+    binary = Path(confine.pandoc_binary())
+    st = binary.stat()
+    return f"{binary}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
 def _languages(ast: str, doc_lang: str) -> list:

@@ -46,6 +46,7 @@ STYLES = PACKAGE.parent / "styles"
 ASSETS = PACKAGE / "templates" / "web"
 SITE = "web"
 FONT_CACHE = ".web-fonts"   # WOFF2 subsets by content hash, beside the artifacts (compressing is slow)
+HTML_CACHE = ".web-html"    # pandoc's HTML of each page by the hash of all it reads (html.pandoc_html)
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(ASSETS),
                           autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -102,34 +103,6 @@ def link_notes_to_bibliography(body: str, label: str, bib_page: str | None) -> s
     return _NOTE_BACK.sub(add, body)
 
 
-def _cached_pandoc(cache: Path | None, ast: str, display: str, prefix: str, cite_args: list[str] | None,
-                   lang: str) -> str:
-    """pandoc_html, remembered under the hash of everything it reads: the AST, the arguments, and
-    the bibliography and CSL files they name (an edit then costs one pandoc run, not one per chapter)."""
-    if cache is None:
-        return pandoc_html(ast, display, prefix, inline_notes=False, cite_args=cite_args, lang=lang)
-    h = hashlib.sha256(f"web1\0{prefix}\0{lang}\0{ast}\0".encode())
-    for arg in cite_args or []:
-        name, _, value = arg.partition("=")
-        if name in ("--bibliography", "--csl"):
-            h.update(name.encode() + b"\0" + Path(value).read_bytes() + b"\0")
-        else:
-            h.update(arg.encode() + b"\0")
-    file = cache / f"{h.hexdigest()[:40]}.html"
-    if file.is_file() and not file.is_symlink():
-        return file.read_text(encoding="utf-8")
-    body = pandoc_html(ast, display, prefix, inline_notes=False, cite_args=cite_args, lang=lang)
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-        os.replace(tmp, file)
-    except OSError:
-        pass
-    return body
-
-
 def render_pages(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None,
                  cache: Path | None = None) -> list[Page]:
     """The edition's pages: contents, one per chapter with pandoc's footnotes, the bibliography.
@@ -145,14 +118,15 @@ def render_pages(book: Book, edition: Edition, chapters: list[Chapter], cite: Ci
     def convert(item):
         i, ch = item
         cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
-        return _cached_pandoc(cache, ch.ast, ch.display, f"ch{i}-", cite_args, ch.lang)
+        return pandoc_html(ch.ast, ch.display, f"ch{i}-", inline_notes=False, cite_args=cite_args, lang=ch.lang,
+                           cache=cache)
 
     def bibliography():
         if not (bib_page and cite and cite.cited):
             return None
-        return _cached_pandoc(cache, document(bibliography_blocks(edition), {"nocite": nocite(cite)}),
-                              "bibliography", "bib-", cite.args(edition.locale, bibliography_section=True),
-                              edition.lang)
+        return pandoc_html(document(bibliography_blocks(edition), {"nocite": nocite(cite)}), "bibliography", "bib-",
+                           inline_notes=False, cite_args=cite.args(edition.locale, bibliography_section=True),
+                           lang=edition.lang, cache=cache)
 
     with ThreadPoolExecutor(max_workers=2) as threads:
         bib_body = threads.submit(bibliography)
@@ -191,7 +165,7 @@ def write_edition(book: Book, edition: Edition, chapters: list[Chapter], cite: C
     as ../../<slug>-<lang>.<ext>. preview: fonts are the installed ones (local()), not subsets,
     so an edit shows at once.
     """
-    pages = render_pages(book, edition, chapters, cite, font_cache.parent / ".web-html" if font_cache else None)
+    pages = render_pages(book, edition, chapters, cite, font_cache.parent / HTML_CACHE if font_cache else None)
     folder = site / edition.lang
     folder.mkdir(parents=True)
     template = _env.get_template("page.html.j2")

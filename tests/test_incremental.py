@@ -64,3 +64,38 @@ def test_a_replaced_or_deleted_artifact_is_rebuilt_and_force_renders_all(minimal
     before = (out / "mini-ja.pdf").stat().st_mtime_ns
     said = build(minimal_book, out, "--lang", "ja", "--force")
     assert "wrote 2 files" in said and (out / "mini-ja.pdf").stat().st_mtime_ns != before
+
+
+def test_pandoc_html_is_cached_under_everything_it_reads(tmp_path, monkeypatch):
+    """The HTML pandoc makes of a chapter is kept beside the artifacts under the hash of what it
+    reads: used again while that is unchanged (no pandoc run), never once the bibliography (or
+    any file an argument names) has changed, never through a symlink planted in the cache."""
+    from press import confine
+    from press import html as html_stage
+
+    cache = tmp_path / "cache"
+    bib = tmp_path / "bib.yaml"
+    bib.write_text("references: []\n", encoding="utf-8")
+    ast = html_stage.document([{"t": "Para", "c": [{"t": "Str", "c": "hello"}]}])
+    first = html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache)
+    assert "hello" in first and len(list(cache.iterdir())) == 1
+
+    def no_pandoc(*args, **kwargs):
+        raise AssertionError("pandoc ran although its result was cached")
+
+    monkeypatch.setattr(confine, "pandoc", no_pandoc)
+    assert html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache) == first
+    monkeypatch.undo()
+
+    args = ["--citeproc", f"--bibliography={bib}"]
+    key = html_stage._cache_key(ast, args)
+    bib.write_text("references: [{id: a, type: book, title: T}]\n", encoding="utf-8")
+    assert html_stage._cache_key(ast, args) != key
+    assert html_stage._cache_key(ast.replace("hello", "hullo"), args) != html_stage._cache_key(ast, args)
+
+    cached = next(cache.iterdir())
+    planted = tmp_path / "planted.html"
+    planted.write_text("<p>planted</p>", encoding="utf-8")
+    cached.unlink()
+    cached.symlink_to(planted)
+    assert "planted" not in html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache)
