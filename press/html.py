@@ -247,47 +247,53 @@ def chapter_labels(edition: Edition, chapters: list[Chapter]) -> list[str | None
     return labels
 
 
-def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> list[RenderedChapter]:
-    """Each chapter (and the bibliography) to HTML: one pandoc run each, run side by side (they
-    are independent, and each is mostly pandoc's own start-up and citeproc)."""
+def convert_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None, *, inline_notes: bool,
+                     inline_images: bool, cache: Path | None = None) -> tuple[list[tuple[str, str]], str | None]:
+    """Each chapter to HTML, as (title, body with the chapter's notice under its heading), and the
+    bibliography (None when nothing is cited): one pandoc run each, side by side (they are
+    independent, and each is mostly pandoc's own start-up and citeproc). The PDF inlines notes
+    and images; the web pages keep pandoc's endnotes and link their images."""
     from concurrent.futures import ThreadPoolExecutor
 
-    strings = edition.strings
-    labels = chapter_labels(edition, chapters)
-
-    def chapter_html(i: int) -> str:
+    def chapter(i: int) -> tuple[str, str]:
         ch = chapters[i]
         # citeproc costs 0.1-0.3 s a call: only for chapters that cite something
         cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
-        return pandoc_html(inline_media(ch.ast, ch.media), ch.display, f"ch{i + 1}-", inline_notes=True,
-                           cite_args=cite_args, lang=ch.lang)
+        ast = inline_media(ch.ast, ch.media) if inline_images else ch.ast
+        body = pandoc_html(ast, ch.display, f"ch{i + 1}-", inline_notes=inline_notes, cite_args=cite_args,
+                           lang=ch.lang, cache=cache)
+        m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
+        notice, notice_lang = chapter_notice(edition, ch)
+        if notice:
+            body = body.replace("</h1>", f'</h1>\n<p class="chapter-notice" lang="{notice_lang}" '
+                                f'dir="{language(notice_lang).dir}">{htmllib.escape(notice)}</p>', 1)
+        return (_plain(m.group(1)) if m else ch.display), body
 
-    def bibliography_html() -> str:
+    def bibliography() -> str:
         return pandoc_html(document(bibliography_blocks(edition), {"nocite": nocite(cite)}), "bibliography",
                            "bib-", inline_notes=False, cite_args=cite.args(edition.locale, bibliography_section=True),
-                           lang=edition.lang)
+                           lang=edition.lang, cache=cache)
 
     with ThreadPoolExecutor(max_workers=len(chapters) + 1) as threads:
-        bib_body = threads.submit(bibliography_html) if cite and cite.cited else None
-        bodies = list(threads.map(chapter_html, range(len(chapters))))
+        bib_body = threads.submit(bibliography) if cite and cite.cited else None
+        converted = list(threads.map(chapter, range(len(chapters))))
+        return converted, bib_body.result() if bib_body else None
+
+
+def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> list[RenderedChapter]:
+    """The edition's chapters and bibliography as the PDF sets them (notes inline, running heads)."""
+    converted, bib_body = convert_chapters(edition, chapters, cite, inline_notes=True, inline_images=True)
     out = []
-    for i, (ch, label, body) in enumerate(zip(chapters, labels, bodies), start=1):
-        cid = f"ch{i}"
-        m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
-        title = _plain(m.group(1)) if m else ch.display
+    for i, (ch, label, (title, body)) in enumerate(zip(chapters, chapter_labels(edition, chapters), converted),
+                                                   start=1):
         running = ch.short_title or title
         if label:
             running = f"{label} {running}"
-        notice, notice_lang = chapter_notice(edition, ch)
-        if notice:
-            note_dir = language(notice_lang).dir
-            body = body.replace("</h1>", f'</h1>\n<p class="chapter-notice" lang="{notice_lang}" dir="{note_dir}">'
-                                f"{htmllib.escape(notice)}</p>", 1)
-        out.append(RenderedChapter(cid, ch.ref.role, ch.lang, label, title, running, body, language(ch.lang).dir))
+        out.append(RenderedChapter(f"ch{i}", ch.ref.role, ch.lang, label, title, running, body, language(ch.lang).dir))
     if bib_body:
-        title = strings["bibliography"]
-        out.append(RenderedChapter("bibliography", "bibliography", edition.lang, None, title, title,
-                                   bib_body.result(), edition.dir))
+        title = edition.strings["bibliography"]
+        out.append(RenderedChapter("bibliography", "bibliography", edition.lang, None, title, title, bib_body,
+                                   edition.dir))
     return out
 
 

@@ -177,15 +177,17 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
             css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
             layout, said = lay_out(book, doc, css)      # one layout for the screen and the press PDF
             fail_on_missing_glyphs(said, book, ed, chapters)
+            parts = job.format.split("+")
             i = 0
-            if "pdf" in job.format.split("+"):
+            if "pdf" in parts:
                 pages[0] = write_screen_pdf(layout, job.file(), f"{book.slug}-{ed.lang}".encode())
                 i = 1
-            if "print" in job.format.split("+"):
+            if "print" in parts:
                 pages[i] = write_press_pdf(book, ed, layout, job.file(i))
-                said += write_cover(book, ed, pages[i], job.file(i + 1))
+                cover_said = write_cover(book, ed, pages[i], job.file(i + 1))
                 pages[i + 1] = 1
-                fail_on_missing_glyphs(said, book, ed, chapters)
+                fail_on_missing_glyphs(cover_said, book, ed, chapters)
+                said += cover_said
             warnings += [w if w.startswith(f"[{ed.lang} ") else f"[{ed.lang} {job.format}] {w}" for w in said]
         elif job.format == "web":
             from . import web

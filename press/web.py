@@ -33,10 +33,9 @@ from pathlib import Path
 
 import jinja2
 
-from .citations import Citeproc, find_citations
+from .citations import Citeproc
 from .errors import BuildError
-from .html import (bibliography_blocks, chapter_labels, chapter_locale, chapter_notice, document, language_css,
-                   nocite, pandoc_html)
+from .html import chapter_labels, convert_chapters, language_css
 from .languages import language
 from .manifest import Book, Edition
 from .sources import Chapter
@@ -79,10 +78,6 @@ def page_names(book: Book, edition: Edition) -> list[tuple[str, str]]:
     return names
 
 
-def _plain(fragment: str) -> str:
-    return htmllib.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
-
-
 _CITED_NOTE = re.compile(r'<span class="citation" data-cites="([^"]+)">\s*<a href="#([^"]+)"')
 _NOTE_BACK = re.compile(r'(<li id="([^"]+)">.*?)(<a href="#[^"]+" class="footnote-back" role="doc-backlink">)', re.S)
 
@@ -107,39 +102,16 @@ def render_pages(book: Book, edition: Edition, chapters: list[Chapter], cite: Ci
                  cache: Path | None = None) -> list[Page]:
     """The edition's pages: contents, one per chapter with pandoc's footnotes, the bibliography.
 
-    The chapters are converted side by side (pandoc runs as a process); `cache` keeps each result.
+    The chapters are converted side by side (html.convert_chapters); `cache` keeps each result.
     """
-    from concurrent.futures import ThreadPoolExecutor
     strings = edition.strings
     names = page_names(book, edition)
     bib_page = "bibliography.html" if book.bibliography else None
     pages: list[Page] = []
-
-    def convert(item):
-        i, ch = item
-        cite_args = cite.args(chapter_locale(edition, ch)) if cite and find_citations(ch) else None
-        return pandoc_html(ch.ast, ch.display, f"ch{i}-", inline_notes=False, cite_args=cite_args, lang=ch.lang,
-                           cache=cache)
-
-    def bibliography():
-        if not (bib_page and cite and cite.cited):
-            return None
-        return pandoc_html(document(bibliography_blocks(edition), {"nocite": nocite(cite)}), "bibliography", "bib-",
-                           inline_notes=False, cite_args=cite.args(edition.locale, bibliography_section=True),
-                           lang=edition.lang, cache=cache)
-
-    with ThreadPoolExecutor(max_workers=2) as threads:
-        bib_body = threads.submit(bibliography)
-        bodies = list(threads.map(convert, enumerate(chapters, 1)))
-        bib_body = bib_body.result()
-    for i, (ch, label, (name, role), body) in enumerate(zip(chapters, chapter_labels(edition, chapters), names[1:],
-                                                            bodies), 1):
-        m = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
-        title = _plain(m.group(1)) if m else ch.display
-        notice, notice_lang = chapter_notice(edition, ch)
-        if notice:
-            body = body.replace("</h1>", f'</h1>\n<p class="chapter-notice" lang="{notice_lang}" '
-                                f'dir="{language(notice_lang).dir}">{htmllib.escape(notice)}</p>', 1)
+    converted, bib_body = convert_chapters(edition, chapters, cite, inline_notes=False,
+                                           inline_images=False, cache=cache)
+    for ch, label, (name, role), (title, body) in zip(chapters, chapter_labels(edition, chapters), names[1:],
+                                                      converted):
         body = link_notes_to_bibliography(body, strings["bibliography"], bib_page)
         pages.append(Page(name, role, ch.lang, language(ch.lang).dir, label, title, body))
     if bib_page:
