@@ -62,10 +62,12 @@ def quote_pairs(lang: str) -> tuple[tuple[str, str], ...]:
 _HTML = re.compile(r"<(?![A-Za-z][\w+.-]*:[^>\s]*>)/?[A-Za-z!][^>\n]*>")
 _LINK = re.compile(r"\]\(\s*<?([^)\s>]+)")
 _WIKI = re.compile(r"\[\[[^\[\]\n]+\]\]")
-# What a reader's notice must not show: paths, Markdown/seed files, "seed" (in the book's
-# languages) and seed numbers such as 001.
+# Language data of the rules below (data/lint.yaml).
+_DATA = yaml.safe_load((Path(__file__).resolve().parent / "data" / "lint.yaml").read_text(encoding="utf-8"))
+# What a reader's notice must not show: paths, Markdown/seed files, "seed" (in the languages of
+# data/lint.yaml) and seed numbers such as 001.
 _PROVENANCE = re.compile(r"(?:\b(?:book|sources|tools)/|[\w-]+/[\w./-]*\.\w+|\.(?:md|txt|ya?ml)\b"
-                         r"|\bseeds?\b|シード|种子|種子|시드|सीड|بذرة|\b00\d\b)", re.I)
+                         rf"|{'|'.join(_DATA['source_words'])}|\b00\d\b)", re.I)
 _GLOSS = re.compile(r"([\uac00-\ud7a3][\uac00-\ud7a3 ]*?)\(([A-Za-z][^()]*)\)")
 
 
@@ -97,25 +99,24 @@ def _front_matter_line(chapter: Chapter, key: str) -> int:
     return key_line(text[4:], key)
 
 
-# The grammar words of L007, from data/glosses.yaml (the gloss pattern above reads Hangul terms).
-_GLOSS_WORDS = yaml.safe_load((Path(__file__).resolve().parent / "data" / "glosses.yaml").read_text(encoding="utf-8"))
-COORDINATORS = set(_GLOSS_WORDS["Hang"]["coordinators"])
-_NOT_IN_TERM = tuple(_GLOSS_WORDS["Hang"]["not_in_term"])
+# The grammar words of L007 (the gloss pattern above reads Hangul terms).
+COORDINATORS = set(_DATA["glosses"]["Hang"]["coordinators"])
+_NOT_IN_TERM = tuple(_DATA["glosses"]["Hang"]["not_in_term"])
 
 
 def _gloss_repeat(words1: list[str], g1: str, words2: list[str], g2: str) -> str | None:
     """Why the second of two neighbouring glosses is wrong for its term, or None.
 
     `words` are the Hangul words before each gloss; the match may begin earlier in the sentence
-    (`왜냐하면 추론 모델`), so a term is known only by its last word (its head noun) unless it is
-    joined to the one before by a coordinator (`X(g)와 Y(g)`, `X(g) 및 Y(g)`): then the words
-    after the coordinator are the whole second term. Coordinated terms are two different things,
-    so `커서 로그(Cursor logs)와 실험 로그(Cursor logs)` is a repeat although both end in 로그,
-    while `버그(bugs)… 그 버그(bugs)` and `컴퓨트(compute)…, 그리고 컴퓨트(compute)` are the same term.
+    (`because reasoning model`), so a term is known only by its last word (its head noun) unless
+    it is joined to the one before by a coordinator (`X(g) and Y(g)`; data/lint.yaml): then the
+    words after the coordinator are the whole second term. Coordinated terms are two different
+    things, so `red log(red logs) and test log(red logs)` is a repeat although both end in `log`,
+    while `bug(bugs)… that bug(bugs)` and `compute(compute)…, and compute(compute)` are the same term.
     """
     head1, head2 = words1[-1], words2[-1]
     # After the coordinator, a noun phrase: a few words, none but the head carrying a case or topic
-    # particle or a verb ending (`과 상호작용하는 문제점은 시뮬레이션` is a clause, not a term).
+    # particle or a verb ending (a word with a particle inside makes it a clause, not a term).
     coordinated = (words2[0] in COORDINATORS and 1 < len(words2) <= 5
                    and not any(w.endswith(_NOT_IN_TERM) for w in words2[1:-1]))
     if g1 == g2:

@@ -130,7 +130,7 @@ def converter(config: str, overrides: Path | None):
         table = confine.load_yaml(text, shown, what="overrides") or {}
         if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
             raise BuildError("overrides must map converter output to the preferred term", shown, 1,
-                             hint="e.g.  斯嘉麗·約翰遜: 史嘉蕾·喬韓森")
+                             hint="e.g.  網絡: 網路")
         if "" in table:
             line = next((n for n, s in enumerate(text.split("\n"), 1) if re.match(r"\s*(''|\"\")\s*:", s)), 1)
             raise BuildError("an override has an empty key (it would be inserted between every character)",

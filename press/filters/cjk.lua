@@ -144,7 +144,7 @@ end
 local function join_str(s)
   local cps = {}
   for _, c in utf8.codes(s) do cps[#cps + 1] = c end
-  -- after a dash, a particle closing the aside (…의식—를) stays with it: 1–2 syllables, then the word ends
+  -- after a dash, a particle closing the aside (…나무—를) stays with it: 1–2 syllables, then the word ends
   local function particle_at(i)
     local n = 0
     while cps[i + n] and hangul(cps[i + n]) do n = n + 1 end
@@ -157,8 +157,8 @@ local function join_str(s)
   local i = 1
   while i <= #cps do
     local c, prev = cps[i], cps[i - 1]
-    -- a gloss in brackets, 추론(inference)을, may go to the next line, and a line may end after
-    -- a dash, 아니라—그들의 (UAX #14 allows both): as one unbreakable word they left wide gaps
+    -- a gloss in brackets, 나무(tree)를, may go to the next line, and a line may end after
+    -- a dash, 나무다—그리고 (UAX #14 allows both): as one unbreakable word they left wide gaps
     local breakable = c == 0x28 or c == 0x5B or (prev and DASH[prev] and not particle_at(i))
     if prev and (hangul(prev) or hangul(c)) and not breakable then buf[#buf + 1] = WJ end
     local j = i
