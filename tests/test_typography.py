@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from press import html as html_stage
 from press import qa
-from press.check import SEARCH_FLOOR, _plain
+from press.check import SEARCH_MIN, _plain
 from press.manifest import load_manifest
 from press.sources import load_chapters
 
@@ -164,11 +164,7 @@ def searchability(book, out, slug_lang_pdf) -> dict[str, float]:
     return result
 
 
-# Known shortfalls and why: press/check.py (the quality gate uses the same floors).
-KNOWN_SHORT = SEARCH_FLOOR
-
-
 def test_every_script_of_every_edition_is_searchable(real_book):
     found = searchability(BOOK, real_book, lambda ed: real_book / f"keep4o-{ed.lang}.pdf")
-    low = {k: f"{v:.1%}" for k, v in found.items() if v < KNOWN_SHORT.get(k, 0.99)}
+    low = {k: f"{v:.1%}" for k, v in found.items() if v < SEARCH_MIN}
     assert not low, low
