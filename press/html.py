@@ -317,7 +317,7 @@ def language_css(langs: list[str], edition: Edition | None = None) -> str:
     element's lang), never inside code or addresses; no justification in scripts written without
     spaces between words; emphasis and cited titles upright where the script has no italics
     (never a synthetic oblique): in its sans face (CJK: gothic, as jlreq; a reading system without
-    the face uses its own sans-serif) or bold. `edition`: its own sans face, if the manifest names one."""
+    the face uses its own sans-serif) or bold; the leading a face needs (Nastaliq). `edition`: its own sans face, if the manifest names one."""
     rules = []
     for tag in sorted(set(langs)):
         lang = language(tag)
@@ -330,6 +330,8 @@ def language_css(langs: list[str], edition: Edition | None = None) -> str:
         if language(tag).hyphenate:
             rules.append(f":lang({tag}) {{ hyphens: auto; }} "
                          f":lang({tag}) :is(code, pre, a, h1, h2, h3, h4, .nohyphen) {{ hyphens: manual; }}")
+        if lang.line_height:
+            rules.append(f":lang({tag}) {{ line-height: {lang.line_height}; }}")
         if language(tag).unspaced:
             # Pango justifies by stretching spaces: in Thai (spaces between sentences only) or
             # Han text that makes gaps, so its paragraphs are set flush to the start edge.

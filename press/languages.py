@@ -53,6 +53,7 @@ class Language:
     ideographic: bool = False   # quarter-em between CJK and Latin letters or digits
     compress_punctuation: bool = False   # adjacent full-width punctuation: one mark half-width
     emphasis: str = "bold"      # italic | sans | bold: how <em> and cited titles are set
+    line_height: float | None = None    # the face needs more leading than the stylesheets give
 
 
 @functools.cache
@@ -128,6 +129,7 @@ def language(tag: str) -> Language:
         ideographic=script in data.get("ideographic", ()),
         compress_punctuation=script in data.get("compress_punctuation", ()),
         emphasis=data.get("emphasis", {}).get(script, "bold"),
+        line_height=own.get("line_height"),
     )
 
 
