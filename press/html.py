@@ -339,8 +339,9 @@ def language_css(langs: list[str], edition: Edition | None = None) -> str:
     if latin_words() in langs:
         # A long Latin word inside Korean carries this language, for its hyphenation (cjk.lua),
         # but keeps the face of the text around it (the rule sits with the font stacks: the
-        # document's own CSS outranks the stylesheets handed to WeasyPrint).
-        rules.append("span.lw { font-family: inherit; }")
+        # document's own CSS outranks the stylesheets handed to WeasyPrint). Its hyphen is the
+        # face's proportional one: CJK faces draw U+2010, the default, a full em wide.
+        rules.append('span.lw { font-family: inherit; hyphenate-character: "-"; }')
     return "\n".join(rules)
 
 
@@ -359,7 +360,33 @@ def render_book_html(book: Book, edition: Edition, chapters: list[RenderedChapte
     langs = [edition.lang, *(ch.lang for ch in chapters)]
     if latin_words() and any(language(tag).whole_words for tag in langs):
         langs.append(latin_words())     # the hyphenation of Latin words inside Korean (cjk.lua)
-    return template.render(book=book, edition=edition, strings=edition.strings,
-                           language=edition.language, chapters=chapters,
-                           font_css=font_css(edition, langs) + "\n" + language_css(langs, edition),
-                           page_css=f"@page {{ size: {book.page_width} {book.page_height}; }}")
+    return soft_hyphens(template.render(
+        book=book, edition=edition, strings=edition.strings, language=edition.language, chapters=chapters,
+        font_css=font_css(edition, langs) + "\n" + language_css(langs, edition),
+        page_css=f"@page {{ size: {book.page_width} {book.page_height}; }}"))
+
+
+# cjk.lua's long Latin word inside Korean, as pandoc writes it
+LATIN_WORD = re.compile(r'(<span class="lw" lang="([\w-]+)">)([A-Za-z\u00c0-\u024f]+)(</span>)')
+
+
+def soft_hyphens(html: str) -> str:
+    """Soft hyphens (U+00AD) at the hyphenation points of the long Latin words inside Korean,
+    from the dictionary WeasyPrint would use (pyphen). A gloss closed by its particle, 시퀀스(language
+    sequences)에, is one unbreakable unit, and WeasyPrint's own hyphenation often leaves it whole and
+    stretches the line before it; a soft hyphen is a break opportunity of its own. A soft hyphen
+    not broken at draws nothing and stays out of the text layer. Measured on the ko edition: lines
+    with more than 1 em added to each space 25 → 11 (of about 1,890), more than 0.5 em 175 → 156."""
+    import pyphen
+
+    dictionaries: dict[str, pyphen.Pyphen | None] = {}
+
+    def insert(m: re.Match) -> str:
+        lang = m.group(2)
+        if lang not in dictionaries:
+            known = pyphen.language_fallback(lang.replace("-", "_"))
+            dictionaries[lang] = pyphen.Pyphen(lang=known) if known else None
+        words = dictionaries[lang]
+        return m.group(0) if words is None else m.group(1) + words.inserted(m.group(3), hyphen="\u00ad") + m.group(4)
+
+    return LATIN_WORD.sub(insert, html)
