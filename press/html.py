@@ -5,6 +5,7 @@ import functools
 import html as htmllib
 import json
 import logging
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
         return run_pandoc(ast, "html5", display, args)
     file = cache / f"{_cache_key(ast, args)}.html"
     if file.is_file() and not file.is_symlink():
+        used(file)
         return file.read_text(encoding="utf-8")
     body = run_pandoc(ast, "html5", display, args)
     try:
@@ -135,6 +137,14 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
     except OSError:
         pass    # a cache that cannot be written only costs time
     return body
+
+
+def used(file: Path) -> None:
+    """Mark a cache entry as just used: the web build prunes the ones not used for long (web.prune)."""
+    try:
+        os.utime(file)
+    except OSError:
+        pass
 
 
 def _cache_key(ast: str, args: list[str]) -> str:

@@ -99,3 +99,35 @@ def test_pandoc_html_is_cached_under_everything_it_reads(tmp_path, monkeypatch):
     cached.unlink()
     cached.symlink_to(planted)
     assert "planted" not in html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache)
+
+
+def test_web_caches_forget_what_is_not_used(tmp_path):
+    """A hit marks a cache entry as used; `web.prune` (run by every web build, the preview's too)
+    deletes the entries not used for 30 days, then the least recently used beyond the size limit,
+    and never follows a link out of the cache."""
+    import os
+    import time
+
+    from press import html as html_stage
+    from press import web
+
+    cache = tmp_path / "cache"
+    ast = html_stage.document([{"t": "Para", "c": [{"t": "Str", "c": "hello"}]}])
+    html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache)
+    entry = next(cache.iterdir())
+    month = time.time() - 40 * 86400
+    os.utime(entry, (month, month))
+    html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache)      # a hit
+    assert entry.stat().st_mtime > time.time() - 60
+
+    old, new, big = cache / "old.woff2", cache / "new.woff2", cache / "big.woff2"
+    for path, size, age in ((old, 10, 40), (big, 3000, 1), (new, 1000, 0)):
+        path.write_bytes(b"x" * size)
+        os.utime(path, (time.time() - age * 86400,) * 2)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep", encoding="utf-8")
+    (cache / "link").symlink_to(outside)
+    web.prune(cache, limit=2500)
+    left = sorted(p.name for p in cache.iterdir())
+    assert left == sorted([entry.name, "new.woff2", "link"]), left        # old by age, big by size
+    assert outside.read_text(encoding="utf-8") == "keep"
