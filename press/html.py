@@ -337,12 +337,12 @@ def language_css(langs: list[str], edition: Edition | None = None) -> str:
                          f'font-family: "{sans}", "Noto Sans", sans-serif; }}')
         elif lang.emphasis != "italic":
             rules.append(f':lang({tag}) :is(em, i, cite) {{ font-style: normal; font-weight: bold; }}')
-        if language(tag).hyphenate:
+        if lang.hyphenate:
             rules.append(f":lang({tag}) {{ hyphens: auto; }} "
                          f":lang({tag}) :is(code, pre, a, h1, h2, h3, h4, .nohyphen) {{ hyphens: manual; }}")
         if lang.line_height:
             rules.append(f":lang({tag}) {{ line-height: {lang.line_height}; }}")
-        if language(tag).unspaced:
+        if lang.unspaced:
             # Pango justifies by stretching spaces: in Thai (spaces between sentences only) or
             # Han text that makes gaps, so its paragraphs are set flush to the start edge.
             rules.append(f".chapter :is(p, li):lang({tag}) {{ text-align: start; }}")
@@ -382,11 +382,11 @@ LATIN_WORD = re.compile(r'(<span class="lw" lang="([\w-]+)">)([A-Za-z\u00c0-\u02
 
 def soft_hyphens(html: str) -> str:
     """Soft hyphens (U+00AD) at the hyphenation points of the long Latin words inside Korean,
-    from the dictionary WeasyPrint would use (pyphen). A gloss closed by its particle, 시퀀스(language
-    sequences)에, is one unbreakable unit, and WeasyPrint's own hyphenation often leaves it whole and
-    stretches the line before it; a soft hyphen is a break opportunity of its own. A soft hyphen
-    not broken at draws nothing and stays out of the text layer. Measured on the ko edition: lines
-    with more than 1 em added to each space 25 → 11 (of about 1,890), more than 0.5 em 175 → 156."""
+    from the dictionary WeasyPrint would use (pyphen). A bracketed English gloss closed by its
+    Korean particle is one unbreakable unit, and WeasyPrint's own hyphenation often leaves it whole
+    and stretches the line before it; a soft hyphen is a break opportunity of its own. A soft hyphen not broken
+    at draws nothing and stays out of the text layer. Measured on the ko edition: lines with more
+    than 1 em added to each space 25 → 14 (of about 1,890), more than 0.5 em 175 → 160."""
     import pyphen
 
     dictionaries: dict[str, pyphen.Pyphen | None] = {}
