@@ -5,7 +5,6 @@ import functools
 import html as htmllib
 import json
 import logging
-import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,27 +123,14 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
         args += arrow_args(ast, lang) + cjk_args(ast, lang)
     if cache is None:
         return run_pandoc(ast, "html5", display, args)
+    from .output import cached, keep
+
     file = cache / f"{_cache_key(ast, args)}.html"
-    if file.is_file() and not file.is_symlink():
-        used(file)
+    if cached(file):
         return file.read_text(encoding="utf-8")
     body = run_pandoc(ast, "html5", display, args)
-    try:
-        from .output import write_atomic
-
-        cache.mkdir(parents=True, exist_ok=True)
-        write_atomic(file, body.encode("utf-8"))
-    except OSError:
-        pass    # a cache that cannot be written only costs time
+    keep(file, body.encode("utf-8"))
     return body
-
-
-def used(file: Path) -> None:
-    """Mark a cache entry as just used: the web build prunes the ones not used for long (web.prune)."""
-    try:
-        os.utime(file)
-    except OSError:
-        pass
 
 
 def _cache_key(ast: str, args: list[str]) -> str:

@@ -83,3 +83,50 @@ def write_atomic(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# --- caches beside the artifacts (.web-html, .web-fonts): losing one only costs time ---------
+
+CACHE_DAYS = 30                  # an entry not used for this long is deleted (prune_cache)
+CACHE_BYTES = 512 * 2**20        # and the least recently used beyond this size (each edit adds one)
+
+
+def cached(entry: Path) -> bool:
+    """Whether the cache has `entry` (a regular file, never read through a link); marks it used."""
+    if not entry.is_file() or entry.is_symlink():
+        return False
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+    return True
+
+
+def keep(entry: Path, data: bytes) -> None:
+    """Store a cache entry; a cache that cannot be written only costs time."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(entry, data)
+    except OSError:
+        pass
+
+
+def prune_cache(cache: Path, days: float = CACHE_DAYS, limit: int = CACHE_BYTES) -> None:
+    """Delete the cache's entries not used for `days` (`cached` marks a hit), then the least
+    recently used beyond `limit` bytes. Only regular files directly in it; never follows a link."""
+    if not cache.is_dir() or cache.is_symlink():
+        return
+    entries = []
+    for entry in os.scandir(cache):
+        try:
+            if entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                entries.append((st.st_mtime, st.st_size, Path(entry.path)))
+        except OSError:
+            continue
+    entries.sort(reverse=True)                      # the most recently used first
+    oldest, total = time.time() - days * 86400, 0
+    for mtime, size, path in entries:
+        total += size
+        if mtime < oldest or total > limit:
+            path.unlink(missing_ok=True)

@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,9 +35,10 @@ import jinja2
 
 from .citations import Citeproc
 from .errors import BuildError
-from .html import chapter_labels, convert_chapters, language_css, used
+from .html import chapter_labels, convert_chapters, language_css
 from .languages import language
 from .manifest import Book, Edition
+from .output import cached, keep, prune_cache
 from .sources import Chapter
 
 PACKAGE = Path(__file__).resolve().parent
@@ -250,10 +250,9 @@ def woff2(face, chars: str, target: Path, cache: Path | None) -> None:
     st = face.path.stat()
     key = hashlib.sha256(f"{face.path}\0{face.index}\0{st.st_size}\0{st.st_mtime_ns}\0{chars}".encode()).hexdigest()
     target.parent.mkdir(parents=True, exist_ok=True)
-    cached = cache / f"{key[:32]}.woff2" if cache else None
-    if cached and cached.is_file() and not cached.is_symlink():
-        shutil.copyfile(cached, target)
-        used(cached)
+    entry = cache / f"{key[:32]}.woff2" if cache else None
+    if entry and cached(entry):
+        shutil.copyfile(entry, target)
         return
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         raw = subset_face(face, chars, Path(tmp) / ("subset" + face.path.suffix))
@@ -261,15 +260,8 @@ def woff2(face, chars: str, target: Path, cache: Path | None) -> None:
         font.flavor = "woff2"
         with brotli_quality(BROTLI_QUALITY):
             font.save(target)
-    if cached:
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=cache, suffix=".tmp")
-            os.close(fd)
-            shutil.copyfile(target, tmp_name)
-            os.replace(tmp_name, cached)
-        except OSError:
-            pass    # a cache that cannot be written only costs time
+    if entry:
+        keep(entry, target.read_bytes())
 
 
 BROTLI_QUALITY = 10
@@ -331,35 +323,10 @@ def write_site(book: Book, out: Path, preview: bool = False) -> None:
         _write(assets / "fonts" / "fonts.css", fonts.encode("utf-8"))
     _write(site / "index.html", home.encode("utf-8"))
     for cache in (out / FONT_CACHE, out / HTML_CACHE):
-        prune(cache)
+        prune_cache(cache)
     if not preview:
         index_search(site)
         zip_site(site, out / f"{book.slug}-web.zip", book.date)
-
-
-CACHE_DAYS = 30                  # a cache entry not used for this long is deleted
-CACHE_BYTES = 512 * 2**20        # and the oldest go beyond this size (each edit of a chapter adds one)
-
-
-def prune(cache: Path, days: float = CACHE_DAYS, limit: int = CACHE_BYTES) -> None:
-    """Delete the cache's entries not used for `days` (html.used marks a hit), then the least
-    recently used beyond `limit` bytes. Only regular files directly in it; never follows a link."""
-    if not cache.is_dir() or cache.is_symlink():
-        return
-    entries = []
-    for entry in os.scandir(cache):
-        try:
-            if entry.is_file(follow_symlinks=False):
-                st = entry.stat(follow_symlinks=False)
-                entries.append((st.st_mtime, st.st_size, Path(entry.path)))
-        except OSError:
-            continue
-    entries.sort(reverse=True)                      # the most recently used first
-    oldest, total = time.time() - days * 86400, 0
-    for mtime, size, path in entries:
-        total += size
-        if mtime < oldest or total > limit:
-            path.unlink(missing_ok=True)
 
 
 def _write(path: Path, data: bytes) -> None:

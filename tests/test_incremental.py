@@ -102,14 +102,14 @@ def test_pandoc_html_is_cached_under_everything_it_reads(tmp_path, monkeypatch):
 
 
 def test_web_caches_forget_what_is_not_used(tmp_path):
-    """A hit marks a cache entry as used; `web.prune` (run by every web build, the preview's too)
+    """A hit marks a cache entry as used; `output.prune_cache` (run by every web build, the preview's too)
     deletes the entries not used for 30 days, then the least recently used beyond the size limit,
     and never follows a link out of the cache."""
     import os
     import time
 
     from press import html as html_stage
-    from press import web
+    from press import output
 
     cache = tmp_path / "cache"
     ast = html_stage.document([{"t": "Para", "c": [{"t": "Str", "c": "hello"}]}])
@@ -127,7 +127,7 @@ def test_web_caches_forget_what_is_not_used(tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_text("keep", encoding="utf-8")
     (cache / "link").symlink_to(outside)
-    web.prune(cache, limit=2500)
+    output.prune_cache(cache, limit=2500)
     left = sorted(p.name for p in cache.iterdir())
     assert left == sorted([entry.name, "new.woff2", "link"]), left        # old by age, big by size
     assert outside.read_text(encoding="utf-8") == "keep"
