@@ -111,7 +111,7 @@ def _flattenable(font) -> bool:
 
 def _next_free_glyph(font) -> int:
     """A glyph id past the font's glyphs, shared with WeasyPrint's ids for missing glyphs."""
-    return font.glyph_count + len(font.missing) + len(getattr(font, "_press_virtual", {}))
+    return font.glyph_count + len(font.missing) + len(getattr(font, "_press_glyphs", {}))
 
 
 def _code(font, pango_font, size: float, glyph: int, dx: int, dy: int, text: str, advance: int) -> int:
@@ -132,18 +132,22 @@ def _code(font, pango_font, size: float, glyph: int, dx: int, dy: int, text: str
             current = derived[glyph]                 # what improve() will make of it
         if current == text:
             return glyph
-    virtual = font.__dict__.setdefault("_press_virtual", {})
-    keys = font.__dict__.setdefault("_press_keys", {})
+    new = font.__dict__.setdefault("_press_glyphs", {})    # (glyph, dx, dy, text, advance) → its id
     key = (glyph, dx, dy, text, advance)
-    if key not in keys:
+    if key not in new:
         code = _next_free_glyph(font)
         if code > 0xFFFF:
             return glyph
-        keys[key] = code
-        virtual[code] = (glyph, dx, dy, round(advance * font.upem / 1000))
+        new[key] = code
         font.to_unicode[code] = text
         font.widths[code] = advance
-    return keys[key]
+    return new[key]
+
+
+def _composites(font) -> dict[int, tuple[int, int, int, int]]:
+    """The new glyphs drawn with this font: id → (original glyph, dx, dy, advance in font units)."""
+    return {code: (glyph, dx, dy, round(advance * font.upem / 1000))
+            for (glyph, dx, dy, _, advance), code in getattr(font, "_press_glyphs", {}).items()}
 
 
 def _width(font, pango_font, size: float, glyph: int) -> int:
@@ -181,6 +185,7 @@ def flatten_line(stream, textbox, line) -> list:
         glyphs, count = item.glyphs.glyphs, item.glyphs.num_glyphs
         clusters, start, length = item.glyphs.log_clusters, item.item.offset, item.item.length
         scale = FROM_UNITS / size * font.upem          # Pango units → font units
+        derived = _derived(font)
         first = 0
         while first < count:
             last = first
@@ -193,7 +198,6 @@ def flatten_line(stream, textbox, line) -> list:
             ids = [glyphs[i].glyph for i in members]
             if any(g == pango.PANGO_GLYPH_EMPTY or g & pango.PANGO_GLYPH_UNKNOWN_FLAG for g in ids):
                 continue
-            derived = _derived(font)
             own = [derived.get(g, "") for g in ids]
             if all(own) and unicodedata.normalize("NFC", "".join(own)) == unicodedata.normalize("NFC", text):
                 texts = own
@@ -316,7 +320,7 @@ def _with_flat_lines(draw_first_line):
 
 def _with_composites(clean):
     def clean_font(font, to_unicode, hinting):
-        virtual = getattr(font, "_press_virtual", None)
+        virtual = _composites(font)
         if virtual and to_unicode:        # the subset keeps the glyphs the new ones are made of
             to_unicode = {**to_unicode, **{glyph: "" for glyph, *_ in virtual.values()}}
         clean(font, to_unicode, hinting)
