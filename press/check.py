@@ -82,6 +82,18 @@ def _reading_texts(pdf: Path) -> list[str]:
     return out.split("\f")
 
 
+def search_totals(plains: list[str], ranges, reading: list[str]) -> dict[str, list[int]]:
+    """Per script, [words found, words] over the chapters (their plain text, `_plain`): each
+    chapter's words searched in the text of its own pages (`reading`: per page, _reading_texts)."""
+    found: dict[str, list[int]] = {}
+    for plain, pages in zip(plains, ranges):
+        for script, (hits, total, _) in qa.searchable(plain, "".join(reading[p] for p in pages)).items():
+            found.setdefault(script, [0, 0])
+            found[script][0] += hits
+            found[script][1] += total
+    return found
+
+
 def visual(book: Book, ed: Edition, reader, pdf: Path, count: int, diff_dir: Path, update: bool,
            references: Path = REFERENCES) -> list[str]:
     """First page of each chapter against the reference PNGs (tests/references)."""
@@ -166,20 +178,15 @@ def check_edition(book: Book, ed: Edition, chapters: list[Chapter], out: Path, b
     has_bib = bool(bib) and any("@" in c.markdown for c in chapters)
     ranges = qa.chapter_page_ranges(reader, len(chapters) + (1 if has_bib else 0))
     trip, glyphs = [], []
-    reading = _reading_texts(pdf)
-    found: dict[str, list[int]] = {}
-    for ch, pages in zip(chapters, ranges):
-        plain = _plain(ch)
+    plains = [_plain(ch) for ch in chapters]
+    for ch, plain, pages in zip(chapters, plains, ranges):
         ratio, missing = qa.round_trip(plain, "".join(texts[p] for p in pages))
         if ratio < ROUND_TRIP_MIN:
             trip.append(f"{ch.display}: {ratio:.1%} of its characters in the PDF")
         glyphs += [f"{ch.display}: {m}" for m in missing]
-        for script, (hits, total, _) in qa.searchable(plain, "".join(reading[p] for p in pages)).items():
-            found.setdefault(script, [0, 0])
-            found[script][0] += hits
-            found[script][1] += total
     table.add(ed.lang, "text-trip", trip)
     table.add(ed.lang, "glyphs", glyphs)
+    found = search_totals(plains, ranges, _reading_texts(pdf))
     table.add(ed.lang, "search", [f"{script.lower()}: {hits / total:.1%} of the words found"
                                   for script, (hits, total) in sorted(found.items())
                                   if hits / total < SEARCH_MIN])

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from press import html as html_stage
 from press import qa
-from press.check import SEARCH_MIN, _plain
+from press.check import SEARCH_MIN, _plain, _reading_texts, search_totals
 from press.manifest import load_manifest
 from press.sources import load_chapters
 
@@ -173,16 +173,10 @@ def searchability(book, out, slug_lang_pdf) -> dict[str, float]:
     for ed in book.editions:
         pdf = slug_lang_pdf(ed)
         reader = pypdf.PdfReader(pdf)
-        texts = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
-                               check=True).stdout.split("\f")
         chapters = load_chapters(book, ed)
         bib = bool(book.bibliography) and any("@" in c.markdown for c in chapters)
-        totals: dict[str, list[int]] = {}
-        for ch, pages in zip(chapters, qa.chapter_page_ranges(reader, len(chapters) + bib)):
-            for script, (hits, n, _) in qa.searchable(_plain(ch), "".join(texts[p] for p in pages)).items():
-                totals.setdefault(script, [0, 0])
-                totals[script][0] += hits
-                totals[script][1] += n
+        totals = search_totals([_plain(ch) for ch in chapters], qa.chapter_page_ranges(reader, len(chapters) + bib),
+                               _reading_texts(pdf))
         result.update({f"{ed.lang}/{s}": h / n for s, (h, n) in totals.items()})
     return result
 
