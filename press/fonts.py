@@ -79,10 +79,10 @@ def find_face(family: str, weight: str = "regular") -> Face:
 
 
 def _read_cmap(path: Path, index: int = 0) -> frozenset[int]:
-    # lazy=True reads only the tables asked for: a CJK collection's cmap in ~0.2 s, not its CFF.
-    with TTFont(path, fontNumber=index, lazy=True) as font:
-        return frozenset(cp for table in font["cmap"].tables if table.isUnicode()
-                         for cp in table.cmap)
+    # HarfBuzz reads a CJK collection's cmap in ~5 ms; fontTools took ~0.2 s for the same table.
+    import uharfbuzz as hb
+
+    return frozenset(hb.Face(hb.Blob.from_file_path(str(path)), index).unicodes)
 
 
 @functools.lru_cache(maxsize=None)
@@ -177,8 +177,11 @@ def check_coverage(sources: list[tuple[str, str]], faces: list[Face], *,
                    allow_fallback: bool) -> None:
     """Raise BuildError at the first character no face has (PDF: nor any installed font)."""
     missing = uncovered("".join(text for _, text in sources), faces)
-    if allow_fallback:
-        missing = [c for c in missing if not any_installed_covers(c)]
+    if allow_fallback:      # one fc-list run per character (~7 ms each): side by side
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=8) as threads:
+            missing = [c for c, covered in zip(missing, threads.map(any_installed_covers, missing)) if not covered]
     if not missing:
         return
     char = missing[0]

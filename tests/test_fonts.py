@@ -42,7 +42,7 @@ def test_cmap_of_a_cjk_collection_loads_fast():
     fonts.cmap_of.cache_clear()
     start = time.perf_counter()
     cmap = fonts.cmap_of(face)
-    assert time.perf_counter() - start < 2.0  # ~0.2-0.4 s measured: only 'cmap' is read
+    assert time.perf_counter() - start < 0.5  # ~5 ms measured (HarfBuzz); fontTools took ~0.2 s
     assert ord("한") in cmap and ord("漢") in cmap and 0xE000 not in cmap
 
 
