@@ -50,6 +50,7 @@ local function western(c)            -- may sit inside a Latin run: GPT-4o, 5.1,
 end
 
 local function has_hangul(s)
+  if not s:find("[\xE1\xE3\xEA-\xED]") then return false end     -- lead bytes of the Hangul blocks
   for _, c in utf8.codes(s) do
     if hangul(c) then return true end
   end
@@ -71,6 +72,21 @@ end
 -- The language an element switches to, or nil.
 local function lang_of(el)
   return el.attr and el.attributes and el.attributes.lang or nil
+end
+
+-- Whether a run of inlines holds Hangul, notes and other languages at its top level aside: what
+-- pandoc.utils.stringify would give (which skips only Note elements inside), found in Lua, since a
+-- stringify costs a trip through pandoc for every word.
+local function text_has_hangul(els, top)
+  for _, el in ipairs(els) do
+    if el.t == "Str" or el.t == "Code" or el.t == "Math" then
+      if has_hangul(el.text) then return true end
+    elseif el.t ~= "Note" and not (top and (is_note(el) or lang_of(el))) then
+      local inner = el.t == "Image" and el.caption or el.content
+      if inner and text_has_hangul(inner, false) then return true end
+    end
+  end
+  return false
 end
 
 -- Go into an element: its content in its own language.
@@ -182,8 +198,7 @@ process = function(inlines, lang)
   local out, run = pandoc.List(), pandoc.List()
   local function flush()
     if #run == 0 then return end
-    local keep = whole[lang] and has_hangul(pandoc.utils.stringify(
-      run:filter(function(el) return not is_note(el) and not lang_of(el) end)))
+    local keep = whole[lang] and text_has_hangul(run, true)
     if keep and heading then      -- a heading's text is also its bookmark: no joiners there
       out:insert(pandoc.Span(run:map(function(el) return descend(el, lang) end), {class = "kw"}))
       run = pandoc.List()
