@@ -23,6 +23,9 @@ from .strings import language_notice
 PACKAGE = Path(__file__).resolve().parent
 API_VERSION = [1, 23, 1, 1]     # pandoc 3.x JSON
 FILTERS = PACKAGE / "filters"
+# pandoc's HTML of each chapter, by the hash of all it reads (pandoc_html), beside the artifacts:
+# PDF and web pages (an unchanged chapter is not converted again).
+HTML_CACHE = ".pandoc-html"
 _log = logging.getLogger("press.pandoc")
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
@@ -276,9 +279,11 @@ def convert_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc |
         return converted, bib_body.result() if bib_body else None
 
 
-def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None) -> list[RenderedChapter]:
+def render_chapters(edition: Edition, chapters: list[Chapter], cite: Citeproc | None = None,
+                    cache: Path | None = None) -> list[RenderedChapter]:
     """The edition's chapters and bibliography as the PDF sets them (notes inline, running heads)."""
-    converted, bib_body = convert_chapters(edition, chapters, cite, inline_notes=True, inline_images=True)
+    converted, bib_body = convert_chapters(edition, chapters, cite, inline_notes=True, inline_images=True,
+                                           cache=cache)
     out = []
     for i, (ch, label, (title, body)) in enumerate(zip(chapters, chapter_labels(edition, chapters), converted),
                                                    start=1):

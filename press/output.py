@@ -85,7 +85,7 @@ def write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
-# --- caches beside the artifacts (.web-html, .web-fonts): losing one only costs time ---------
+# --- caches beside the artifacts (.pandoc-html, .web-fonts): losing one only costs time ---------
 
 CACHE_DAYS = 30                  # an entry not used for this long is deleted (prune_cache)
 CACHE_BYTES = 512 * 2**20        # and the least recently used beyond this size (each edit adds one)

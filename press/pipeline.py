@@ -172,7 +172,7 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
             from .printing import lay_out, write_cover, write_press_pdf
 
             check_glyphs(book, ed, chapters)
-            rendered = html_stage.render_chapters(ed, chapters, job.cite)
+            rendered = html_stage.render_chapters(ed, chapters, job.cite, job.out / html_stage.HTML_CACHE)
             doc = html_stage.render_book_html(book, ed, rendered)
             css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
             layout, said = lay_out(book, doc, css)      # one layout for the screen and the press PDF
@@ -487,6 +487,10 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
 
             write_site(book, out, preview)
     state.save()
+    from .html import HTML_CACHE
+    from .output import prune_cache
+
+    prune_cache(out / HTML_CACHE)
     return report
 
 

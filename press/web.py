@@ -35,7 +35,7 @@ import jinja2
 
 from .citations import Citeproc
 from .errors import BuildError
-from .html import chapter_labels, convert_chapters, language_css
+from .html import HTML_CACHE, chapter_labels, convert_chapters, language_css
 from .languages import language
 from .manifest import Book, Edition
 from .output import cached, keep, prune_cache
@@ -46,7 +46,6 @@ STYLES = PACKAGE.parent / "styles"
 ASSETS = PACKAGE / "templates" / "web"
 SITE = "web"
 FONT_CACHE = ".web-fonts"   # WOFF2 subsets by content hash, beside the artifacts (compressing is slow)
-HTML_CACHE = ".web-html"    # pandoc's HTML of each page by the hash of all it reads (html.pandoc_html)
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(ASSETS),
                           autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -322,8 +321,7 @@ def write_site(book: Book, out: Path, preview: bool = False) -> None:
         (assets / "fonts").mkdir(exist_ok=True)
         _write(assets / "fonts" / "fonts.css", fonts.encode("utf-8"))
     _write(site / "index.html", home.encode("utf-8"))
-    for cache in (out / FONT_CACHE, out / HTML_CACHE):
-        prune_cache(cache)
+    prune_cache(out / FONT_CACHE)
     if not preview:
         index_search(site)
         zip_site(site, out / f"{book.slug}-web.zip", book.date)
