@@ -53,6 +53,30 @@ def test_only_what_changed_is_rendered_again(minimal_book: Path, tmp_path: Path)
     assert rendered(fourth, stamps(out)) == set(NAMES)
 
 
+def test_a_forced_pdf_rebuild_converts_only_the_edited_chapter(minimal_book: Path, tmp_path: Path):
+    """The PDF's chapter HTML is kept in <out>/.pandoc-html: `--force` lays the book out again, but
+    pandoc runs again only for the chapter that changed, and the PDF is the same."""
+    out = tmp_path / "out"
+    args = ("pdf", "--book", str(minimal_book), "--out", str(out), "--lang", "ja", "--force")
+    assert run_cli(*args).returncode == 0
+    cache = out / ".pandoc-html"
+
+    def entries() -> dict[str, int]:
+        return {p.name: p.stat().st_ino for p in cache.iterdir()}
+
+    first, pdf = entries(), (out / "mini-ja.pdf").read_bytes()
+    assert len(first) == 4, sorted(first)       # timeline, letter, appendix, bibliography
+    assert run_cli(*args).returncode == 0
+    assert entries() == first                    # every conversion a hit: no entry written again
+    assert (out / "mini-ja.pdf").read_bytes() == pdf
+
+    letter = minimal_book / "ja" / "letter.md"
+    letter.write_text(letter.read_text(encoding="utf-8") + "\nもう一文。\n", encoding="utf-8")
+    assert run_cli(*args).returncode == 0
+    after = entries()
+    assert len(set(after) - set(first)) == 1 and all(after[name] == ino for name, ino in first.items())
+
+
 def test_a_replaced_or_deleted_artifact_is_rebuilt_and_force_renders_all(minimal_book: Path, tmp_path: Path):
     out = tmp_path / "out"
     build(minimal_book, out, "--lang", "ja")
