@@ -7,12 +7,43 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from weasyprint import CSS, HTML
-from weasyprint.layout import LayoutContext
-from weasyprint.urls import URLFetcher
 
-from . import tounicode
-from .errors import BuildError
+
+def _load_libraries() -> None:
+    """Load WeasyPrint's libraries without a compiler run for each name that is not Linux's.
+
+    For every library WeasyPrint tries other platforms' names first ('libgobject-2.0-0'…) and,
+    for each that fails, cffi has ctypes.util.find_library run gcc and ld: 48 processes and
+    ~0.25 s of every build, before the Linux name ('libgobject-2.0.so.0') loads directly. So the
+    search answers "not found" during the import; should a library then not load (one only the
+    full search finds), the import starts again with it.
+    """
+    import contextlib
+    import ctypes.util
+    import io
+
+    if "weasyprint" in sys.modules:
+        return
+    full = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: None
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):     # WeasyPrint's install advice, if it fails
+            import weasyprint.text.ffi  # noqa: F401
+    except OSError:
+        for name in [m for m in sys.modules if m == "weasyprint" or m.startswith("weasyprint.")]:
+            del sys.modules[name]
+    finally:
+        ctypes.util.find_library = full
+
+
+_load_libraries()
+
+from weasyprint import CSS, HTML  # noqa: E402
+from weasyprint.layout import LayoutContext  # noqa: E402
+from weasyprint.urls import URLFetcher  # noqa: E402
+
+from . import tounicode  # noqa: E402
+from .errors import BuildError  # noqa: E402
 
 
 class ConfinedFetcher(URLFetcher):
