@@ -8,6 +8,7 @@ open a path or start a tool themselves, so a new stage cannot forget a check.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -311,6 +312,14 @@ def pandoc_binary() -> str:
 
 _NEUTRAL = None
 _NEUTRAL_LOCK = threading.Lock()
+
+
+@functools.cache
+def pandoc_identity() -> str:
+    """The pinned pandoc binary as a cache key's part: its path, size and time."""
+    binary = Path(pandoc_binary())
+    st = binary.stat()
+    return f"{binary}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
 def _neutral_dir() -> str:

@@ -23,9 +23,6 @@ from .strings import language_notice
 PACKAGE = Path(__file__).resolve().parent
 API_VERSION = [1, 23, 1, 1]     # pandoc 3.x JSON
 FILTERS = PACKAGE / "filters"
-# pandoc's HTML of each chapter, by the hash of all it reads (pandoc_html), beside the artifacts:
-# PDF and web pages (an unchanged chapter is not converted again).
-HTML_CACHE = ".pandoc-html"
 _log = logging.getLogger("press.pandoc")
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
@@ -124,16 +121,10 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
     args.append(f"--lua-filter={FILTERS / 'upright.lua'}")
     if lang:
         args += arrow_args(ast, lang) + cjk_args(ast, lang)
-    if cache is None:
-        return run_pandoc(ast, "html5", display, args)
-    from .output import cached, keep
+    from .output import through_cache
 
-    file = cache / f"{_cache_key(ast, args)}.html"
-    if cached(file):
-        return file.read_text(encoding="utf-8")
-    body = run_pandoc(ast, "html5", display, args)
-    keep(file, body.encode("utf-8"))
-    return body
+    return through_cache(cache / f"{_cache_key(ast, args)}.html" if cache else None,
+                         lambda: run_pandoc(ast, "html5", display, args))
 
 
 def _cache_key(ast: str, args: list[str]) -> str:
@@ -142,7 +133,7 @@ def _cache_key(ast: str, args: list[str]) -> str:
     other), and the AST."""
     import hashlib
 
-    h = hashlib.sha256(f"html5\0{_pandoc_identity()}\0{_filters_digest()}\0".encode())
+    h = hashlib.sha256(f"html5\0{confine.pandoc_identity()}\0{_filters_digest()}\0".encode())
     for arg in args:
         name, _, value = arg.partition("=")
         if name in ("--bibliography", "--csl"):
@@ -161,13 +152,6 @@ def _filters_digest() -> str:
     for f in sorted(FILTERS.glob("*.lua")):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
-
-
-@functools.cache
-def _pandoc_identity() -> str:
-    binary = Path(confine.pandoc_binary())
-    st = binary.stat()
-    return f"{binary}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
 def _languages(ast: str, doc_lang: str) -> list:

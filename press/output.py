@@ -85,7 +85,11 @@ def write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
-# --- caches beside the artifacts (.pandoc-html, .web-fonts): losing one only costs time ---------
+# --- caches beside the artifacts (.pandoc-cache, .web-fonts): losing one only costs time --------
+
+# pandoc's output by the hash of all it reads: each chapter's parse (sanitize.parse) and HTML
+# (html.pandoc_html), for the PDF and the web pages. An unchanged chapter is not converted again.
+PANDOC_CACHE = ".pandoc-cache"
 
 CACHE_DAYS = 30                  # an entry not used for this long is deleted (prune_cache)
 CACHE_BYTES = 512 * 2**20        # and the least recently used beyond this size (each edit adds one)
@@ -103,12 +107,25 @@ def cached(entry: Path) -> bool:
 
 
 def keep(entry: Path, data: bytes) -> None:
-    """Store a cache entry; a cache that cannot be written only costs time."""
+    """Store a cache entry; a cache that cannot be written only costs time, and one that is a
+    link is not written through (it could lead out of the output directory)."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
+        if entry.parent.is_symlink():
+            return
         write_atomic(entry, data)
     except OSError:
         pass
+
+
+def through_cache(entry: Path | None, make) -> str:
+    """The text `make()` returns, kept in the cache file `entry` (None: no cache)."""
+    if entry is not None and cached(entry):
+        return entry.read_text(encoding="utf-8")
+    text = make()
+    if entry is not None:
+        keep(entry, text.encode("utf-8"))
+    return text
 
 
 def prune_cache(cache: Path, days: float = CACHE_DAYS, limit: int = CACHE_BYTES) -> None:

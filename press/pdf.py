@@ -16,7 +16,8 @@ def _load_libraries() -> None:
     for each that fails, cffi has ctypes.util.find_library run gcc and ld: 48 processes and
     ~0.25 s of every build, before the Linux name ('libgobject-2.0.so.0') loads directly. So the
     search answers "not found" during the import; should a library then not load (one only the
-    full search finds), the import starts again with it.
+    full search finds), the import starts again with it. (The change is process-wide: the build
+    imports WeasyPrint in a thread, so nothing else in it may rely on find_library meanwhile.)
     """
     import contextlib
     import ctypes.util

@@ -17,7 +17,7 @@ from . import STYLES
 from .errors import BuildError
 from .languages import language
 from .manifest import Book, Edition, display_path, load_manifest
-from .output import place, scratch_dir
+from .output import PANDOC_CACHE, place, prune_cache, scratch_dir
 from .system import has_harfbuzz_subset, require_fonts, INSTALL_HINT
 
 PRESS_ROOT = Path(__file__).resolve().parent.parent
@@ -172,7 +172,7 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
             from .printing import lay_out, write_cover, write_press_pdf
 
             check_glyphs(book, ed, chapters)
-            rendered = html_stage.render_chapters(ed, chapters, job.cite, job.out / html_stage.HTML_CACHE)
+            rendered = html_stage.render_chapters(ed, chapters, job.cite, job.out / PANDOC_CACHE)
             doc = html_stage.render_book_html(book, ed, rendered)
             css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
             layout, said = lay_out(book, doc, css)      # one layout for the screen and the press PDF
@@ -422,7 +422,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
     # Each chapter is one sandboxed pandoc parse (sanitize.py): run them side by side.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as threads:
         chapters_of = dict(zip((ed.lang for ed in editions),
-                               threads.map(lambda ed: load_chapters(book, ed), editions)))
+                               threads.map(lambda ed: load_chapters(book, ed, out / PANDOC_CACHE), editions)))
     bib = load_bibliography(book)
     cited_of: dict[str, list[str]] = {}
     for ed in editions:
@@ -487,10 +487,7 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
 
             write_site(book, out, preview)
     state.save()
-    from .html import HTML_CACHE
-    from .output import prune_cache
-
-    prune_cache(out / HTML_CACHE)
+    prune_cache(out / PANDOC_CACHE)
     return report
 
 

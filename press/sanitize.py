@@ -294,10 +294,20 @@ def check_svg(data: bytes, src: str, shown: str, line: int) -> None:
 
 # ------------------------------------------------------------------------------ the stage
 
-def parse(markdown: str, shown: str, first_line: int, root: Path, base: Path) -> Parsed:
-    """Check and parse one chapter's Markdown; image sources become the files' resolved paths."""
+def parse(markdown: str, shown: str, first_line: int, root: Path, base: Path, cache: Path | None = None) -> Parsed:
+    """Check and parse one chapter's Markdown; image sources become the files' resolved paths.
+
+    With `cache`, pandoc's parse is kept there under the hash of the Markdown and the pandoc
+    binary; the checks run on every build (the files an image names may have changed).
+    """
+    import hashlib
+
+    from .output import through_cache
+
     precheck(markdown, shown, first_line)
-    out, _ = confine.pandoc(["-f", MARKDOWN, "-t", "json"], markdown, shown)
+    key = hashlib.sha256(f"json\0{confine.pandoc_identity()}\0{MARKDOWN}\0{markdown}".encode()).hexdigest()[:40]
+    out = through_cache(cache / f"{key}.json" if cache else None,
+                        lambda: confine.pandoc(["-f", MARKDOWN, "-t", "json"], markdown, shown)[0])
     doc = json.loads(out)
     walk = _Walk(markdown, shown, first_line, root, base)
     walk.node(doc["blocks"])

@@ -79,7 +79,7 @@ def key_line(block: str, key: object) -> int:
     return next((n + 2 for n, s in enumerate(block.split("\n")) if s.startswith(f"{key}:")), 2)
 
 
-def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
+def load_chapter(ref: ChapterRef, edition: Edition, book: Book, cache: Path | None = None) -> Chapter:
     display = _display(ref.path, book.root)
     text = read_text(ref.path, display)
     meta, body, body_line = split_front_matter(text, display)
@@ -104,17 +104,17 @@ def load_chapter(ref: ChapterRef, edition: Edition, book: Book) -> Chapter:
         convert = converter(edition.opencc, edition.opencc_overrides)
         body, short_title = convert(body), convert(short_title) if short_title else None
         derived, lang = f"zh-Hans via OpenCC {edition.opencc}", edition.lang
-    parsed = _parse(body, display, body_line, book.root, ref.path.parent)
+    parsed = _parse(body, display, body_line, book.root, ref.path.parent, cache)
     head = "".join(text.splitlines(keepends=True)[: body_line - 1])
     return Chapter(ref, display, lang, short_title, body, body_line, meta, derived, parsed.ast, parsed.media, head)
 
 
 @functools.lru_cache(maxsize=64)
-def _parse(body: str, display: str, body_line: int, root: Path, base: Path):
+def _parse(body: str, display: str, body_line: int, root: Path, base: Path, cache: Path | None):
     """One pandoc parse per distinct chapter text (a shared appendix is parsed once per build)."""
     from .sanitize import parse
 
-    return parse(body, display, body_line, root, base)
+    return parse(body, display, body_line, root, base, cache)
 
 
 @functools.cache
@@ -144,6 +144,7 @@ def converter(config: str, overrides: Path | None):
     return convert
 
 
-def load_chapters(book: Book, edition: Edition) -> list[Chapter]:
-    """The edition's chapters in reading order: timeline, letter, appendices."""
-    return [load_chapter(ref, edition, book) for ref in edition.chapters]
+def load_chapters(book: Book, edition: Edition, cache: Path | None = None) -> list[Chapter]:
+    """The edition's chapters in reading order: timeline, letter, appendices (`cache`: pandoc's
+    parse of each kept there, see sanitize.parse)."""
+    return [load_chapter(ref, edition, book, cache) for ref in edition.chapters]

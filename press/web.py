@@ -35,10 +35,10 @@ import jinja2
 
 from .citations import Citeproc
 from .errors import BuildError
-from .html import HTML_CACHE, chapter_labels, convert_chapters, language_css
+from .html import chapter_labels, convert_chapters, language_css
 from .languages import language
 from .manifest import Book, Edition
-from .output import cached, keep, prune_cache
+from .output import PANDOC_CACHE, cached, keep, prune_cache
 from .sources import Chapter
 
 PACKAGE = Path(__file__).resolve().parent
@@ -137,7 +137,7 @@ def write_edition(book: Book, edition: Edition, chapters: list[Chapter], cite: C
     as ../../<slug>-<lang>.<ext>. preview: fonts are the installed ones (local()), not subsets,
     so an edit shows at once.
     """
-    pages = render_pages(book, edition, chapters, cite, font_cache.parent / HTML_CACHE if font_cache else None)
+    pages = render_pages(book, edition, chapters, cite, font_cache.parent / PANDOC_CACHE if font_cache else None)
     folder = site / edition.lang
     folder.mkdir(parents=True)
     template = _env.get_template("page.html.j2")

@@ -54,18 +54,19 @@ def test_only_what_changed_is_rendered_again(minimal_book: Path, tmp_path: Path)
 
 
 def test_a_forced_pdf_rebuild_converts_only_the_edited_chapter(minimal_book: Path, tmp_path: Path):
-    """The PDF's chapter HTML is kept in <out>/.pandoc-html: `--force` lays the book out again, but
-    pandoc runs again only for the chapter that changed, and the PDF is the same."""
+    """pandoc's parse and HTML of each chapter are kept in <out>/.pandoc-cache: `--force` lays the
+    book out again, but pandoc runs again only for the chapter that changed, and the PDF is the same."""
     out = tmp_path / "out"
     args = ("pdf", "--book", str(minimal_book), "--out", str(out), "--lang", "ja", "--force")
     assert run_cli(*args).returncode == 0
-    cache = out / ".pandoc-html"
+    cache = out / ".pandoc-cache"
 
     def entries() -> dict[str, int]:
         return {p.name: p.stat().st_ino for p in cache.iterdir()}
 
     first, pdf = entries(), (out / "mini-ja.pdf").read_bytes()
-    assert len(first) == 4, sorted(first)       # timeline, letter, appendix, bibliography
+    kinds = sorted(Path(name).suffix for name in first)
+    assert kinds == [".html"] * 4 + [".json"] * 3, kinds    # HTML: 3 chapters and the bibliography
     assert run_cli(*args).returncode == 0
     assert entries() == first                    # every conversion a hit: no entry written again
     assert (out / "mini-ja.pdf").read_bytes() == pdf
@@ -74,7 +75,8 @@ def test_a_forced_pdf_rebuild_converts_only_the_edited_chapter(minimal_book: Pat
     letter.write_text(letter.read_text(encoding="utf-8") + "\nもう一文。\n", encoding="utf-8")
     assert run_cli(*args).returncode == 0
     after = entries()
-    assert len(set(after) - set(first)) == 1 and all(after[name] == ino for name, ino in first.items())
+    assert sorted(Path(name).suffix for name in set(after) - set(first)) == [".html", ".json"]
+    assert all(after[name] == ino for name, ino in first.items())
 
 
 def test_a_replaced_or_deleted_artifact_is_rebuilt_and_force_renders_all(minimal_book: Path, tmp_path: Path):
@@ -123,6 +125,14 @@ def test_pandoc_html_is_cached_under_everything_it_reads(tmp_path, monkeypatch):
     cached.unlink()
     cached.symlink_to(planted)
     assert "planted" not in html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache)
+
+    # A cache directory that is a link is neither read nor written through.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = tmp_path / "linked-cache"
+    linked.symlink_to(elsewhere)
+    html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=linked)
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_web_caches_forget_what_is_not_used(tmp_path):
