@@ -1,6 +1,7 @@
 """The fixture book end to end: a letter chapter, footnotes, the CLI's output, reproducibility."""
 from __future__ import annotations
 
+import time
 import zipfile
 
 import pypdf
@@ -84,3 +85,54 @@ def test_footnotes_numbered_per_chapter(minimal_built):
     second = next(p for p in pages if "手紙の注です" in p)
     assert "1. 脚注の本文です" in first
     assert "1. 手紙の注です" in second
+
+
+def _leaf():
+    return None
+
+
+def _calls_at_depth(depth: int, calls: int) -> float:
+    """Seconds for `calls` calls of a function `depth` frames down."""
+    if depth:
+        return _calls_at_depth(depth - 1, calls)
+    start = time.perf_counter()
+    for _ in range(calls):
+        _leaf()
+    return time.perf_counter() - start
+
+
+def _plain(fn, *args):          # with_stack_room's two frames, of ordinary size
+    return _plain_inner(fn, args)
+
+
+def _plain_inner(fn, args):
+    return fn(*args)
+
+
+def test_rendering_runs_clear_of_cpython_frame_chunk_edges():
+    """pipeline.with_stack_room: on CPython 3.11 a call made over and over right at the edge of a
+    16 KB frame chunk maps and unmaps the chunk each time (CPython issue 142183); WeasyPrint's
+    layout in a worker hit it 112,000 times for the ja PDF. Probed in a new thread, whose frame
+    stack starts empty (pytest's own depth would shift the edges)."""
+    import threading
+
+    from press.pipeline import with_stack_room
+
+    found = {}
+
+    def probe():        # every call from this frame, so that a depth means the same each time
+        times = {}
+        for depth in range(300):
+            times[depth] = _plain(_calls_at_depth, depth, 3000)
+        edge = max(times, key=times.get)
+        at_edge = _plain(_calls_at_depth, edge, 20000)
+        with_room = with_stack_room(_calls_at_depth, edge, 20000)
+        found.update(edge=edge, ratio=times[edge] / sorted(times.values())[len(times) // 2],
+                     at_edge=at_edge, with_room=with_room)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    if found["ratio"] < 20:
+        pytest.skip("this CPython keeps a spare chunk (3.13 and later): no edge to avoid")
+    assert found["with_room"] < found["at_edge"] / 10, found
