@@ -157,6 +157,17 @@ class State:
             return False
         return [st.st_size, st.st_mtime_ns] == [entry.get("bytes"), entry.get("mtime_ns")]
 
+    def pages(self, name: str, target: Path) -> int | None:
+        """The page count recorded when `target` was written, if it is still that file (else None)."""
+        entry = self.artifacts.get(name)
+        try:
+            st = target.stat()
+        except OSError:
+            return None
+        if not entry or [st.st_size, st.st_mtime_ns] != [entry.get("bytes"), entry.get("mtime_ns")]:
+            return None
+        return entry.get("pages")
+
     def record(self, name: str, key: str, target: Path, pages: int | None, epubcheck: bool) -> None:
         st = target.stat()
         self.artifacts[name] = {"key": key, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,

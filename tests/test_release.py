@@ -89,3 +89,32 @@ def test_index_of_an_empty_directory_says_what_to_do(tmp_path: Path):
     assert proc.returncode == 1
     assert "no release files to index" in proc.stderr and "make release" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_index_takes_page_counts_the_build_recorded_for_the_files_it_wrote(tmp_path: Path):
+    """Reading a tagged PDF's page tree took pypdf 5 s over a release: the index uses the count
+    the build recorded while the file is the one it wrote, and reads any other file."""
+    import os
+
+    from pypdf import PdfWriter
+
+    from press.cache import State
+
+    pdf = tmp_path / "mini-ja.pdf"
+    writer = PdfWriter()
+    for _ in range(3):
+        writer.add_blank_page(width=420, height=595)
+    writer.write(pdf)
+    state = State(tmp_path)
+    state.record("mini-ja.pdf", "key", pdf, 999, False)      # a count only the record can give
+    state.save()
+
+    def indexed() -> int:
+        proc = run_cli("index", "--book", str(FIXTURES / "minimal"), "--out", str(tmp_path))
+        assert proc.returncode == 0, proc.stderr
+        return json.loads((tmp_path / "manifest.json").read_text())["files"][0]["pages"]
+
+    assert indexed() == 999
+    st = pdf.stat()
+    os.utime(pdf, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))     # not the file recorded
+    assert indexed() == 3
