@@ -318,14 +318,39 @@ def _with_flat_lines(draw_first_line):
     return draw
 
 
+# Fonts as subset for a PDF, by what the subset is made from (_subset_key): the screen and the
+# press PDF of an edition are written from one layout with the same glyphs, so the second write
+# takes the first one's subsets (0.3 s of HarfBuzz for the ja edition's faces).
+_subsets: dict[tuple, bytes] = {}
+_SUBSETS_KEPT = 64
+
+
+def _subset_key(font, to_unicode, hinting, virtual) -> tuple | None:
+    """What a subset depends on; None for fonts `clean` does more to (variable or colour fonts)."""
+    import hashlib
+
+    if "fvar" in font.tables or font.png or font.svg or font.colr:
+        return None
+    return (hashlib.blake2b(font.file_content, digest_size=16).digest(), font.index, tuple(sorted(to_unicode)),
+            hinting, bool(font.missing), tuple(sorted(virtual.items())))
+
+
 def _with_composites(clean):
     def clean_font(font, to_unicode, hinting):
         virtual = _composites(font)
         if virtual and to_unicode:        # the subset keeps the glyphs the new ones are made of
             to_unicode = {**to_unicode, **{glyph: "" for glyph, *_ in virtual.values()}}
+        key = _subset_key(font, to_unicode, hinting, virtual) if to_unicode else None
+        if key in _subsets:
+            font.file_content = _subsets[key]
+            return
         clean(font, to_unicode, hinting)
         if virtual:
             font.file_content = add_composites(bytes(font.file_content), virtual)
+        if key:
+            if len(_subsets) >= _SUBSETS_KEPT:
+                del _subsets[next(iter(_subsets))]
+            _subsets[key] = font.file_content
 
     clean_font._press = True
     return clean_font

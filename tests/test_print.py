@@ -372,3 +372,33 @@ def test_isbn_forms():
 
     assert parse_isbn("978-3-16-148410-0") == parse_isbn("9783161484100") == "9783161484100"
     assert check_digit("978316148410") == 0
+
+
+def test_the_press_pdf_takes_the_screen_pdfs_font_subsets(tmp_path, monkeypatch):
+    """Both PDFs come from one layout with the same glyphs: the second write subsets nothing
+    (tounicode._subsets), and gives the same bytes as a write that subsets for itself."""
+    from weasyprint.pdf.fonts import Font
+
+    from press import tounicode
+
+    book = load_manifest(FIXTURES / "minimal")
+    ed = book.edition("ja")
+    html = edition_html(book, "ja", tmp_path)
+    calls = []
+    real = Font.subset
+    monkeypatch.setattr(Font, "subset", lambda font, *args: calls.append(font.family) or real(font, *args))
+
+    def press_pdf(name: str, own_subsets: bool) -> bytes:
+        layout, _ = lay_out(book, html, stylesheets(ed))
+        tounicode._subsets.clear()
+        write_screen_pdf(layout, tmp_path / f"{name}-screen.pdf", b"screen")
+        if own_subsets:
+            tounicode._subsets.clear()
+        calls.clear()
+        write_press_pdf(book, ed, layout, tmp_path / f"{name}.pdf")
+        return (tmp_path / f"{name}.pdf").read_bytes()
+
+    shared = press_pdf("shared", own_subsets=False)
+    assert calls == []
+    assert press_pdf("own", own_subsets=True) == shared
+    assert calls
