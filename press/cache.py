@@ -100,6 +100,15 @@ def _tool_versions() -> str:
     return ",".join(versions)
 
 
+def _is_recorded(entry: dict, target: Path) -> bool:
+    """The file on disk is the one the entry recorded (not replaced, not deleted)."""
+    try:
+        st = target.stat()
+    except OSError:
+        return False
+    return [st.st_size, st.st_mtime_ns] == [entry.get("bytes"), entry.get("mtime_ns")]
+
+
 class State:
     """What was built, from which key; loaded at the start of a build and saved after placing."""
 
@@ -151,22 +160,12 @@ class State:
             return False
         if needs_epubcheck and not entry.get("epubcheck", True):
             return False
-        try:
-            st = target.stat()
-        except OSError:
-            return False
-        return [st.st_size, st.st_mtime_ns] == [entry.get("bytes"), entry.get("mtime_ns")]
+        return _is_recorded(entry, target)
 
     def pages(self, name: str, target: Path) -> int | None:
         """The page count recorded when `target` was written, if it is still that file (else None)."""
         entry = self.artifacts.get(name)
-        try:
-            st = target.stat()
-        except OSError:
-            return None
-        if not entry or [st.st_size, st.st_mtime_ns] != [entry.get("bytes"), entry.get("mtime_ns")]:
-            return None
-        return entry.get("pages")
+        return entry.get("pages") if entry and _is_recorded(entry, target) else None
 
     def record(self, name: str, key: str, target: Path, pages: int | None, epubcheck: bool) -> None:
         st = target.stat()

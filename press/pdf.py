@@ -8,7 +8,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 
-
 def _load_libraries() -> None:
     """Load WeasyPrint's libraries without a compiler run for each name that is not Linux's.
 

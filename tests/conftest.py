@@ -80,3 +80,11 @@ def layout_lines(pages) -> list[str]:
             yield from lines(child)
 
     return [line for page in pages for line in lines(page._page_box)]
+
+
+def outputs(directory: Path) -> dict[str, bytes]:
+    """The files a build left directly in an output directory, pandoc's cache aside (a build that
+    fails later may have added the chapters it parsed to output.PANDOC_CACHE: not an artifact)."""
+    from press.output import PANDOC_CACHE
+
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.name != PANDOC_CACHE}

@@ -18,7 +18,8 @@ from typing import Callable
 
 import pytest
 
-from conftest import FIXTURES, overlay, run_cli
+from conftest import FIXTURES, outputs, overlay, run_cli
+from press.output import PANDOC_CACHE
 
 MANIFEST = (FIXTURES / "minimal" / "book.yaml").read_text(encoding="utf-8")
 TIMELINE = (FIXTURES / "minimal" / "ja" / "timeline.md").read_text(encoding="utf-8")
@@ -45,8 +46,9 @@ def line_of(text: str, needle: str, nth: int = 1) -> int:
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
+    """Everything under `directory` but pandoc's cache (see conftest.outputs)."""
     return {str(p.relative_to(directory)): p.read_bytes() if p.is_file() else b"<dir>"
-            for p in sorted(directory.rglob("*"))}
+            for p in sorted(directory.rglob("*")) if PANDOC_CACHE not in p.relative_to(directory).parts}
 
 
 @dataclass
@@ -392,7 +394,7 @@ def test_interrupted_build_leaves_no_partial_files(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == PREVIOUS
+    assert outputs(out) == PREVIOUS
 
 
 def test_an_error_while_rendering_stops_the_build_without_hanging(tmp_path):
@@ -442,7 +444,7 @@ def test_read_only_output_directory(tmp_path):
         proc = run_cli("pdf", "--lang", "ja", "--book", str(FIXTURES / "minimal"), "--out", str(out))
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert "cannot write to the output directory" in proc.stderr and "--out" in proc.stderr
-        assert {p.name: p.read_bytes() for p in out.iterdir()} == PREVIOUS
+        assert outputs(out) == PREVIOUS
     finally:
         subprocess.run(["chattr", "-i", str(out)])
 
@@ -462,6 +464,6 @@ def test_disk_full(tmp_path):
         proc = run_cli("pdf", "--lang", "ja", "--book", str(FIXTURES / "minimal"), "--out", str(out))
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert "No space left on device" in proc.stderr and "disk has room" in proc.stderr
-        assert {p.name: p.read_bytes() for p in out.iterdir()} == PREVIOUS
+        assert outputs(out) == PREVIOUS
     finally:
         subprocess.run(["umount", str(out)])
