@@ -96,11 +96,22 @@ def press_css(book: Book) -> str:
 # --- rendering ----------------------------------------------------------------------------
 
 def _write(document, target: Path, identifier: bytes, bleed_mm: float) -> None:
-    """Write a press file as PDF/X-4 (pdfx.py): CMYK output intent, every colour in CMYK."""
+    """Write a press file as PDF/X-4 (pdfx.py): CMYK output intent, every colour in CMYK.
+
+    WeasyPrint 70 adds the printer's marks to a page's background layers each time it draws the
+    page: the layers are put back afterwards, so that the layout drawn again (the preview's PDF,
+    a test) does not get its marks twice.
+    """
     pdfx.add_profile(document)
-    with pdfx.cmyk_colours():
-        write(document, target, identifier, pdf_variant=pdfx.VARIANT, pdf_tags=False,
-              finisher=pdfx.finisher(bleed_mm, identifier))
+    backgrounds = [(bg, list(bg.layers)) for page in document.pages
+                   if (bg := page._page_box.background) is not None]
+    try:
+        with pdfx.cmyk_colours():
+            write(document, target, identifier, pdf_variant=pdfx.VARIANT, pdf_tags=False,
+                  finisher=pdfx.finisher(bleed_mm, identifier))
+    finally:
+        for bg, layers in backgrounds:
+            bg.layers[:] = layers
 
 
 def _blank_pages(count: int, book: Book, css: list, allowed: list[Path]):

@@ -402,3 +402,14 @@ def test_the_press_pdf_takes_the_screen_pdfs_font_subsets(tmp_path, monkeypatch)
     assert calls == []
     assert press_pdf("own", own_subsets=True) == shared
     assert calls
+
+
+def test_a_layout_written_twice_gives_the_same_press_pdf(tmp_path):
+    """WeasyPrint 70 adds the printer's marks to a page's background each time it draws the page;
+    printing._write puts the background back, so a second write does not draw them twice."""
+    book = load_manifest(FIXTURES / "minimal")
+    ed = book.edition("ja")
+    layout, _ = lay_out(book, edition_html(book, "ja", tmp_path), stylesheets(ed))
+    write_press_pdf(book, ed, layout, tmp_path / "first.pdf")
+    write_press_pdf(book, ed, layout, tmp_path / "second.pdf")
+    assert (tmp_path / "first.pdf").read_bytes() == (tmp_path / "second.pdf").read_bytes()
