@@ -96,8 +96,9 @@ CACHE_BYTES = 512 * 2**20        # and the least recently used beyond this size 
 
 
 def cached(entry: Path) -> bool:
-    """Whether the cache has `entry` (a regular file, never read through a link); marks it used."""
-    if not entry.is_file() or entry.is_symlink():
+    """Whether the cache has `entry` (a regular file, never read through a link, its own or the
+    cache directory's: `keep` does not write through one either); marks it used."""
+    if entry.parent.is_symlink() or entry.is_symlink() or not entry.is_file():
         return False
     try:
         os.utime(entry)

@@ -133,6 +133,8 @@ def test_pandoc_html_is_cached_under_everything_it_reads(tmp_path, monkeypatch):
     linked.symlink_to(elsewhere)
     html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=linked)
     assert list(elsewhere.iterdir()) == []
+    (elsewhere / cached.name).write_text("<p>planted</p>", encoding="utf-8")     # the entry's own name
+    assert "planted" not in html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=linked)
 
 
 def test_web_caches_forget_what_is_not_used(tmp_path):
