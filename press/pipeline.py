@@ -335,6 +335,17 @@ def _roomy(fn, args):
 _roomy.__code__ = _roomy.__code__.replace(co_stacksize=64_600)
 
 
+def job_order(job_list: list[Job]) -> list[Job]:
+    """The order the workers take the jobs in: EPUBs to be checked first, so that epubcheck works
+    beside the PDFs rather than after them; then the laid-out PDFs, longest editions first; the
+    short jobs (web pages, unchecked EPUBs) last, where they fill the cores while the last PDFs end
+    (taken among the PDFs, a release's last PDF ran for seconds beside an idle core)."""
+    def key(job: Job) -> tuple[int, int]:
+        group = 0 if job.format == "epub" and job.check_epub else 1 if job.format in LAID_OUT else 2
+        return group, -sum(len(c.markdown) for c in job.chapters)
+    return sorted(job_list, key=key)
+
+
 def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
     """Yield (job, result) as artifacts finish, rendered in worker processes.
 
@@ -349,10 +360,7 @@ def run_jobs(job_list: list[Job], jobs: int | None, reporter: Reporter):
             yield job, with_stack_room(render_artifact, job)
         return
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(job_list)))
-    # The heaviest first (PDFs of the longest editions), so no core idles at the end; but EPUBs
-    # to be checked first, so that epubcheck works beside the PDFs rather than after them.
-    order = sorted(job_list, key=lambda j: ((j.format == "epub") != j.check_epub,
-                                            -sum(len(c.markdown) for c in j.chapters)))
+    order = job_order(job_list)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                              initializer=_die_with_parent) as pool:
         futures = {}

@@ -136,3 +136,23 @@ def test_rendering_runs_clear_of_cpython_frame_chunk_edges():
     if found["ratio"] < 20:
         pytest.skip("this CPython keeps a spare chunk (3.13 and later): no edge to avoid")
     assert found["with_room"] < found["at_edge"] / 10, found
+
+
+def test_short_jobs_come_after_every_pdf_so_they_fill_the_cores_at_the_end():
+    """Checked EPUBs first (epubcheck then works beside the PDFs), the PDFs longest first, and the
+    web pages and unchecked EPUBs last: among the PDFs, a release's last PDF ran beside an idle core."""
+    from types import SimpleNamespace
+
+    from press.pipeline import job_order
+
+    def job(lang, fmt, size, check=True):
+        return SimpleNamespace(lang=lang, format=fmt, check_epub=check,
+                               chapters=[SimpleNamespace(markdown="x" * size)])
+
+    jobs = [job("a", "pdf+print", 10), job("a", "web", 10), job("a", "epub", 10),
+            job("b", "pdf+print", 30), job("b", "web", 30), job("b", "epub", 30),
+            job("c", "pdf", 20), job("c", "epub", 20, check=False)]
+    order = [(j.lang, j.format) for j in job_order(jobs)]
+    assert order == [("b", "epub"), ("a", "epub"),
+                     ("b", "pdf+print"), ("c", "pdf"), ("a", "pdf+print"),
+                     ("b", "web"), ("c", "epub"), ("a", "web")]
