@@ -171,8 +171,13 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
             from .pdf import write_screen_pdf
             from .printing import lay_out, write_cover, write_press_pdf
 
-            check_glyphs(book, ed, chapters)
-            rendered = html_stage.render_chapters(ed, chapters, job.cite, job.out / PANDOC_CACHE)
+            with ThreadPoolExecutor(max_workers=1) as side:
+                # the glyph check (~0.15 s) while pandoc converts the chapters: both come before the layout
+                glyphs = side.submit(check_glyphs, book, ed, chapters)
+                try:
+                    rendered = html_stage.render_chapters(ed, chapters, job.cite, job.out / PANDOC_CACHE)
+                finally:
+                    glyphs.result()     # a missing glyph is said first, as when it was checked first
             doc = html_stage.render_book_html(book, ed, rendered)
             css = [STYLES / "book.css"] + ([STYLES / "rtl.css"] if ed.dir == "rtl" else [])
             layout, said = lay_out(book, doc, css)      # one layout for the screen and the press PDF
@@ -214,10 +219,13 @@ def warm_up(editions: list[Edition]) -> None:
     try:
         from . import printing  # noqa: F401  (imports WeasyPrint)
         from .fonts import body_stack, cmap_of
+        from .html import load_hyphenation
+        from .languages import latin_words
 
         for ed in editions:
             for face in body_stack(ed.serif):
                 cmap_of(face)
+        load_hyphenation([ed.lang for ed in editions] + ([latin_words()] if latin_words() else []))
     except Exception:   # noqa: BLE001
         pass
 
