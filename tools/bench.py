@@ -563,6 +563,11 @@ def summarize(m: dict, naive: list[dict], press: list[dict], engine: list[dict],
         e["peers"][name] = stats_or_reason(rows)
         if "wall_s" in e["peers"][name]:
             e["peers"][name]["pages"] = next(r["pages"] for r in reversed(rows) if "pages" in r)
+    # Each measurement is WeasyPrint alone, then the press, then the press again, minutes apart at
+    # most: its own ratios show how far the machine's noise moves them.
+    e["samples"] = len(engine)
+    e["pair_ratios"] = [r["press"]["wall_s"] / r["weasyprint"]["wall_s"] for r in engine]
+    e["pair_ratios_again"] = [r["press_again"]["wall_s"] / r["weasyprint"]["wall_s"] for r in engine]
     e["ratio_wall"] = e["press"]["wall_s"] / e["weasyprint"]["wall_s"]
     e["ratio_cpu"] = e["press"]["cpu_s"] / e["weasyprint"]["cpu_s"]
     e["met"] = e["ratio_wall"] <= ENGINE_TARGET
@@ -667,6 +672,11 @@ def engine_markdown(s: dict) -> list[str]:
         f"({e['ratio_wall']:.2f}×; CPU {e['ratio_cpu']:.2f}×). Run again (`-B`, what an edited stylesheet "
         f"costs: every chapter's pandoc output is in the cache): **{'met' if e['met_again'] else 'not met'}** ({e['ratio_wall_again']:.2f}×; "
         f"CPU {e['ratio_cpu_again']:.2f}×).",
+        "",
+        f"Medians of {e['samples']} measurements, each WeasyPrint alone, then the press, then the press again, "
+        f"one after the other. Each measurement's own ratio (wall), first run: "
+        f"{', '.join(f'{r:.2f}' for r in e['pair_ratios'])}; run again: "
+        f"{', '.join(f'{r:.2f}' for r in e['pair_ratios_again'])}.",
         "",
         f"WeasyPrint alone lays out the `{e['edition']}` HTML the press makes for its PDF (`tools/bench.py "
         "_press_html`: manifest, chapters, citations, `render_chapters`, `render_book_html`, as "
@@ -825,6 +835,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"1 run, editions {' and '.join(QUICK_LANGS)}: to try it out")
     ap.add_argument("--engine-lang", default="ja",
                     help="edition whose PDF step is measured against WeasyPrint alone (default ja)")
+    ap.add_argument("--engine-pairs", type=int, default=3,
+                    help="measurements of the PDF step against WeasyPrint alone in each run, one after the "
+                         "other (default 3): their differences are smaller than this machine's noise")
     ap.add_argument("--typst-lang", default="ko", help="edition rendered with Typst for the outside reference (default ko)")
     ap.add_argument("--no-docs", action="store_true", help="print the table only; do not write docs/bench.md and docs/bench.json")
     ap.add_argument("--keep-logs", metavar="DIR", help="keep every command's stdout/stderr in DIR")
@@ -840,6 +853,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown edition(s) {unknown}; the book has {all_langs}")
     runs = 1 if args.quick else args.runs
+    pairs = 1 if args.quick else max(1, args.engine_pairs)
     typst_lang = args.typst_lang if args.typst_lang in langs else langs[0]
     engine_lang = args.engine_lang if args.engine_lang in langs else langs[0]
     m = machine()
@@ -864,9 +878,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"edit ja {press[-1]['edit_ja']['wall_s']:.1f} s, edit appendix {press[-1]['edit_shared']['wall_s']:.1f} s",
                   file=sys.stderr, flush=True)
             print(f"bench:   PDF step of {engine_lang}: WeasyPrint alone, the press, peers …", file=sys.stderr, flush=True)
-            engine.append(engine_run(tmp, i, engine_spec, engine_lang, log_dir))
-            print(f"bench:   WeasyPrint alone {engine[-1]['weasyprint']['wall_s']:.1f} s, press pdf "
-                  f"{engine[-1]['press']['wall_s']:.1f} s; clean `all` and `release` …", file=sys.stderr, flush=True)
+            for j in range(pairs):
+                engine.append(engine_run(tmp, i * pairs + j, engine_spec, engine_lang, log_dir))
+                print(f"bench:   WeasyPrint alone {engine[-1]['weasyprint']['wall_s']:.1f} s, press pdf "
+                      f"{engine[-1]['press']['wall_s']:.1f} s, again {engine[-1]['press_again']['wall_s']:.1f} s",
+                      file=sys.stderr, flush=True)
+            print("bench:   clean `all` and `release` …", file=sys.stderr, flush=True)
             releases.append(release_runs(tmp, i, langs, log_dir))
             rel = releases[-1]["release"]
             print(f"bench:   all {releases[-1]['all']['wall_s']:.1f} s, release "
