@@ -360,3 +360,17 @@ def test_preview_reloads_on_save_and_shows_build_errors(browser, tmp_path):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_the_zip_stores_compressed_files_as_they_are(site):
+    """WOFF2 fonts and Pagefind's gzipped files are stored, not deflated a second time; pages are deflated."""
+    with zipfile.ZipFile(site / "mini-web.zip") as z:
+        infos = z.infolist()
+        assert z.testzip() is None
+    kind = {i.filename: i.compress_type for i in infos}
+    fonts = [n for n in kind if n.endswith(".woff2")]
+    index = [n for n in kind if "/pagefind/fragment/" in n]
+    pages = [n for n in kind if n.endswith(".html")]
+    assert fonts and index and pages
+    assert {kind[n] for n in fonts + index} == {zipfile.ZIP_STORED}
+    assert {kind[n] for n in pages} == {zipfile.ZIP_DEFLATED}
