@@ -198,7 +198,7 @@ def render_artifact(job: Job) -> tuple[list[Artifact], list[str]]:
             from . import web
 
             pages[0] = web.write_edition(book, ed, chapters, job.cite, job.scratch / web.SITE, job.downloads,
-                                         job.preview, job.out / web.FONT_CACHE)
+                                         job.preview, job.out)
         else:
             # (checked by the build's one epubcheck JVM when it is written: see build())
             epub_stage.write_epub(book, ed, chapters, STYLES / "epub.css", job.file(), job.cite)

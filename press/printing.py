@@ -114,12 +114,17 @@ def _write(document, target: Path, identifier: bytes, bleed_mm: float) -> None:
             bg.layers[:] = layers
 
 
-def _blank_pages(count: int, book: Book, css: list, allowed: list[Path]):
+def print_css(book: Book) -> list:
+    """The stylesheets a press layout adds after the book's: styles/print.css, then the manifest's settings."""
+    return [PRINT_CSS, press_css(book)]
+
+
+def _blank_pages(count: int, book: Book):
     """`count` empty pages of the trim size, with the same bleed and marks, no running heads."""
     body = "".join('<div style="break-before: page"></div>' if i else "<div></div>" for i in range(count))
     page = f"@page {{ size: {book.page_width} {book.page_height}; margin: 0; }}"
     doc, _ = render(f"<!DOCTYPE html><html><head><style>{page}</style></head><body>{body}</body></html>",
-                     STYLES, css, allowed)
+                     STYLES, print_css(book), [book.root, STYLES])
     if len(doc.pages) != count:      # a WeasyPrint change in how empty blocks break
         raise RuntimeError(f"asked for {count} blank pages, WeasyPrint made {len(doc.pages)}")
     return doc.pages
@@ -128,7 +133,7 @@ def _blank_pages(count: int, book: Book, css: list, allowed: list[Path]):
 def lay_out(book: Book, doc_html: str, stylesheets: list[Path]):
     """The one layout of an edition's pages (print settings included); return (Document, warnings)."""
     with weasyprint_warnings() as said:
-        doc, refused = render(doc_html, book.root, list(stylesheets) + [PRINT_CSS, press_css(book)],
+        doc, refused = render(doc_html, book.root, list(stylesheets) + print_css(book),
                               [book.root, STYLES])
     return doc, with_refused(said, refused)
 
@@ -137,7 +142,7 @@ def write_press_pdf(book: Book, edition: Edition, doc, out: Path) -> int:
     """Write the press PDF of an edition from its layout (lay_out); return its page count after padding."""
     pdfx.require_profile()
     pad = pad_count(len(doc.pages), book.print.signature)
-    pages = doc.pages + (_blank_pages(pad, book, [PRINT_CSS, press_css(book)], [book.root, STYLES]) if pad else [])
+    pages = doc.pages + (_blank_pages(pad, book) if pad else [])
     _write(doc.copy(pages), out, f"{book.slug}-{edition.lang}-press".encode(), book.print.bleed_mm)
     return len(pages)
 

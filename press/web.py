@@ -130,14 +130,15 @@ def download_name(book: Book, edition: Edition, ext: str) -> str:
 
 
 def write_edition(book: Book, edition: Edition, chapters: list[Chapter], cite: Citeproc | None, site: Path,
-                  downloads: tuple[str, ...] = (), preview: bool = False, font_cache: Path | None = None) -> int:
+                  downloads: tuple[str, ...] = (), preview: bool = False, out: Path | None = None) -> int:
     """Write the edition's pages and fonts into `site/<lang>/`; return the number of pages.
 
     downloads: the formats ("pdf", "epub") the release has for this edition, linked from every page
     as ../../<slug>-<lang>.<ext>. preview: fonts are the installed ones (local()), not subsets,
-    so an edit shows at once.
+    so an edit shows at once. out: the output directory, whose caches (pandoc's output, the WOFF2
+    subsets) it uses; None, none.
     """
-    pages = render_pages(book, edition, chapters, cite, font_cache.parent / PANDOC_CACHE if font_cache else None)
+    pages = render_pages(book, edition, chapters, cite, out / PANDOC_CACHE if out else None)
     folder = site / edition.lang
     folder.mkdir(parents=True)
     template = _env.get_template("page.html.j2")
@@ -152,7 +153,7 @@ def write_edition(book: Book, edition: Edition, chapters: list[Chapter], cite: C
             downloads=[(ext.upper(), f"../../{download_name(book, edition, ext)}") for ext in downloads])
         (folder / page.name).write_text(text, encoding="utf-8")
         written.append(text)
-    fonts_css = font_rules(edition, written, folder / "fonts", preview, font_cache)
+    fonts_css = font_rules(edition, written, folder / "fonts", preview, out / FONT_CACHE if out else None)
     (folder / "fonts").mkdir(exist_ok=True)
     (folder / "fonts" / "fonts.css").write_text(fonts_css, encoding="utf-8")
     return len(pages)
