@@ -119,10 +119,16 @@ def keep(entry: Path, data: bytes) -> None:
         pass
 
 
-def through_cache(entry: Path | None, make) -> str:
-    """The text `make()` returns, kept in the cache file `entry` (None: no cache)."""
+def through_cache(entry: Path | None, make, valid=None) -> str:
+    """The text `make()` returns, kept in the cache file `entry` (None: no cache). `valid(text)`,
+    if given, must accept a cached text for it to be used; else it is made again."""
     if entry is not None and cached(entry):
-        return entry.read_text(encoding="utf-8")
+        try:
+            text = entry.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):     # damaged: made again
+            text = None
+        if text is not None and (valid is None or valid(text)):
+            return text
     text = make()
     if entry is not None:
         keep(entry, text.encode("utf-8"))

@@ -167,3 +167,33 @@ def test_web_caches_forget_what_is_not_used(tmp_path):
     left = sorted(p.name for p in cache.iterdir())
     assert left == sorted([entry.name, "new.woff2", "link"]), left        # old by age, big by size
     assert outside.read_text(encoding="utf-8") == "keep"
+
+
+def test_a_conversion_from_the_cache_gives_pandoc_s_warnings_again(minimal_book: Path, tmp_path: Path):
+    """pandoc's warnings are kept with its output in <out>/.pandoc-cache: a rebuild whose chapters
+    come from the cache says the same warnings and counts them the same."""
+    timeline = minimal_book / "ja" / "timeline.md"
+    timeline.write_text(timeline.read_text(encoding="utf-8") + "\n追加の文[@nosuchkey]。\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("pdf", "--book", str(minimal_book), "--out", str(out), "--lang", "ja", "--draft")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "pandoc: Citeproc: citation nosuchkey not found" in first.stderr
+    again = run_cli(*args, "--force")
+    assert again.returncode == 0, again.stderr
+    said = [line for line in again.stderr.splitlines() if line.startswith("warning:")]
+    assert said == [line for line in first.stderr.splitlines() if line.startswith("warning:")]
+    assert "2 warning(s)" in first.stdout + first.stderr and "2 warning(s)" in again.stdout + again.stderr
+
+
+def test_a_damaged_cache_entry_is_converted_again(tmp_path):
+    from press import html as html_stage
+
+    cache = tmp_path / "cache"
+    ast = html_stage.document([{"t": "Para", "c": [{"t": "Str", "c": "hello"}]}])
+    first = html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache)
+    entry = next(cache.iterdir())
+    for damage in (b"<p>no warnings line</p>", b"\xff\xfe not UTF-8", b'{"not": "a list"}\n<p>x</p>'):
+        entry.write_bytes(damage)
+        assert html_stage.pandoc_html(ast, "x.md", "p-", inline_notes=False, cache=cache) == first
+        assert entry.read_bytes() != damage          # and kept again
