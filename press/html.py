@@ -121,33 +121,13 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
     args.append(f"--lua-filter={FILTERS / 'upright.lua'}")
     if lang:
         args += arrow_args(ast, lang) + cjk_args(ast, lang)
-    from .output import through_cache
+    from .output import pandoc_cached
 
-    text = through_cache(cache / f"{_cache_key(ast, args)}.html" if cache else None,
-                         lambda: _noting_warnings(ast, "html5", display, args), valid=_said_and_out)
-    said, out = _said_and_out(text)
+    said, out = pandoc_cached(cache / f"{_cache_key(ast, args)}.html" if cache else None,
+                              ["-f", "json", "-t", "html5", *args], ast, display)
     for line in said:
         _log.warning(line)
     return out
-
-
-def _noting_warnings(text: str, to: str, display: str, args: list[str]) -> str:
-    """pandoc's output after a first line that lists its warnings (JSON): kept in the cache with it,
-    so that a conversion taken from the cache says them again, and every build counts the same."""
-    out, err = confine.pandoc(["-f", "json", "-t", to, *args], text, display)
-    return json.dumps([line for line in err.splitlines() if line.strip()], ensure_ascii=False) + "\n" + out
-
-
-def _said_and_out(text: str):
-    """(warnings, output) of a _noting_warnings text; None if it is not one (a damaged entry)."""
-    head, newline, out = text.partition("\n")
-    try:
-        said = json.loads(head)
-    except ValueError:
-        return None
-    if not newline or not isinstance(said, list) or not all(isinstance(line, str) for line in said):
-        return None
-    return said, out
 
 
 def _cache_key(ast: str, args: list[str]) -> str:
@@ -156,7 +136,7 @@ def _cache_key(ast: str, args: list[str]) -> str:
     other), and the AST."""
     import hashlib
 
-    # "noted": entries begin with pandoc's warnings (_noting_warnings); those written before did not
+    # "noted": entries begin with pandoc's warnings (output.pandoc_cached); those written before did not
     h = hashlib.sha256(f"html5\0noted\0{confine.pandoc_identity()}\0{_filters_digest()}\0".encode())
     for arg in args:
         name, _, value = arg.partition("=")

@@ -135,6 +135,35 @@ def through_cache(entry: Path | None, make, valid=None) -> str:
     return text
 
 
+def pandoc_cached(entry: Path | None, argv: list[str], text: str, display: str) -> tuple[list[str], str]:
+    """pandoc's (warnings, output) for `argv` on `text` (confine.pandoc), kept in the cache file
+    `entry` (None: no cache). The entry's first line lists the warnings (JSON): a build from the
+    cache says and counts the same warnings as the build that filled it."""
+    import json
+
+    from . import confine
+
+    def run() -> str:
+        out, err = confine.pandoc(argv, text, display)
+        return json.dumps([line for line in err.splitlines() if line.strip()], ensure_ascii=False) + "\n" + out
+
+    return _noted(through_cache(entry, run, valid=_noted))
+
+
+def _noted(text: str):
+    """(warnings, output) of a pandoc_cached entry; None if it is not one (a damaged entry)."""
+    import json
+
+    head, newline, out = text.partition("\n")
+    try:
+        said = json.loads(head)
+    except ValueError:
+        return None
+    if not newline or not isinstance(said, list) or not all(isinstance(line, str) for line in said):
+        return None
+    return said, out
+
+
 def prune_cache(cache: Path, days: float = CACHE_DAYS, limit: int = CACHE_BYTES) -> None:
     """Delete the cache's entries not used for `days` (`cached` marks a hit), then the least
     recently used beyond `limit` bytes. Only regular files directly in it; never follows a link."""

@@ -461,6 +461,9 @@ def build(book_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = 
                                threads.map(lambda ed: load_chapters(book, ed, out / PANDOC_CACHE), editions)))
     bib = load_bibliography(book)
     cited_of: dict[str, list[str]] = {}
+    # pandoc's warnings while reading the chapters, once each (an appendix is in every edition)
+    for w in dict.fromkeys(w for ed in editions for ch in chapters_of[ed.lang] for w in ch.warnings):
+        report.warn(w, reporter)
     for ed in editions:
         cited, warnings = check_citations(chapters_of[ed.lang], bib, draft)
         for w in warnings:

@@ -54,6 +54,7 @@ class Media:
 class Parsed:
     ast: str                     # pandoc JSON
     media: tuple[Media, ...]
+    warnings: tuple[str, ...] = ()   # pandoc's, at the lines of the chapter's file
 
 
 def _line(lines: list[str], needles, first_line: int) -> int:
@@ -302,17 +303,30 @@ def parse(markdown: str, shown: str, first_line: int, root: Path, base: Path, ca
     """
     import hashlib
 
-    from .output import through_cache
+    from .output import pandoc_cached
 
     precheck(markdown, shown, first_line)
-    key = hashlib.sha256(f"json\0{confine.pandoc_identity()}\0{MARKDOWN}\0{markdown}".encode()).hexdigest()[:40]
-    out = through_cache(cache / f"{key}.json" if cache else None,
-                        lambda: confine.pandoc(["-f", MARKDOWN, "-t", "json"], markdown, shown)[0])
+    key = hashlib.sha256(f"json\0noted\0{confine.pandoc_identity()}\0{MARKDOWN}\0{markdown}".encode()).hexdigest()[:40]
+    said, out = pandoc_cached(cache / f"{key}.json" if cache else None, ["-f", MARKDOWN, "-t", "json"],
+                              markdown, shown)
     doc = json.loads(out)
     walk = _Walk(markdown, shown, first_line, root, base)
     walk.node(doc["blocks"])
     doc["meta"] = {}
-    return Parsed(json.dumps(doc, ensure_ascii=False), tuple(walk.media.values()))
+    return Parsed(json.dumps(doc, ensure_ascii=False), tuple(walk.media.values()),
+                  tuple(located(line, shown, first_line) for line in said))
+
+
+_AT = re.compile(r"\s*at line (\d+) column \d+")
+
+
+def located(warning: str, shown: str, first_line: int) -> str:
+    """A warning of pandoc's reader at the line of the chapter's file it names (pandoc counts from
+    the body's first line): a note defined twice or never called loses its text silently."""
+    message = re.sub(r"^\[WARNING\]\s*", "", warning.strip())
+    m = _AT.search(message)
+    where = f"{shown}:{first_line + int(m.group(1)) - 1}" if m else shown
+    return f"{where}: pandoc: {_AT.sub('', message, count=1)}"
 
 
 def inlines(text: str) -> list:

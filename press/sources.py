@@ -34,6 +34,7 @@ class Chapter:
     ast: str = ""                      # the checked pandoc AST (sanitize.py), what is rendered
     media: tuple = ()                  # sanitize.Media: the book's images the chapter shows
     head: str = ""                     # the front matter as written (short_title, translation …)
+    warnings: tuple = ()               # pandoc's while reading it (sanitize.located)
 
     @property
     def numbered_text(self) -> str:
@@ -106,7 +107,8 @@ def load_chapter(ref: ChapterRef, edition: Edition, book: Book, cache: Path | No
         derived, lang = f"zh-Hans via OpenCC {edition.opencc}", edition.lang
     parsed = _parse(body, display, body_line, book.root, ref.path.parent, cache)
     head = "".join(text.splitlines(keepends=True)[: body_line - 1])
-    return Chapter(ref, display, lang, short_title, body, body_line, meta, derived, parsed.ast, parsed.media, head)
+    return Chapter(ref, display, lang, short_title, body, body_line, meta, derived, parsed.ast, parsed.media, head,
+                   parsed.warnings)
 
 
 @functools.lru_cache(maxsize=64)

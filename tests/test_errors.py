@@ -467,3 +467,21 @@ def test_disk_full(tmp_path):
         assert outputs(out) == PREVIOUS
     finally:
         subprocess.run(["umount", str(out)])
+
+
+def test_notes_pandoc_drops_are_warned_at_their_lines(minimal_book: Path, tmp_path: Path) -> None:
+    """A note defined twice, or never called, loses its text without a word from pandoc's output:
+    its reader's warnings are said at the chapter's own lines, on a rebuild from the cache too."""
+    timeline = minimal_book / "ja" / "timeline.md"
+    text = timeline.read_text(encoding="utf-8") + "\n本文[^dup]。\n\n[^dup]: 一つ目。\n[^dup]: 二つ目。\n[^lost]: 呼ばれない注。\n"
+    timeline.write_text(text, encoding="utf-8")
+    lines = text.split("\n")
+    twice = lines.index("[^dup]: 二つ目。") + 1
+    lost = lines.index("[^lost]: 呼ばれない注。") + 1
+    out = tmp_path / "out"
+    args = ("pdf", "--book", str(minimal_book), "--out", str(out), "--lang", "ja")
+    for run in (run_cli(*args), run_cli(*args, "--force")):
+        assert run.returncode == 0, run.stderr
+        assert f"ja/timeline.md:{twice}: pandoc: Duplicate note reference 'dup'" in run.stderr
+        assert f"ja/timeline.md:{lost}: pandoc: Note with key 'lost' defined but not used" in run.stderr
+        assert "Traceback" not in run.stderr
