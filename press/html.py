@@ -57,16 +57,18 @@ def chapter_notice(edition: Edition, chapter: Chapter) -> tuple[str | None, str]
 
 
 def run_pandoc(text: str, to: str, display: str, args: list[str], outputfile: str | None = None,
-               fmt: str = "json") -> str:
+               fmt: str = "json", cache: Path | None = None) -> str:
     """Run pandoc on a checked AST (sanitize.py), sandboxed and bounded (confine.pandoc); its
-    warnings go to the `press.pandoc` logger, which pandoc_warnings() collects."""
+    warnings go to the `press.pandoc` logger, which pandoc_warnings() collects. With `cache` (an
+    entry file, see output.pandoc_cached), the output and warnings are kept there."""
+    from .output import pandoc_cached
+
     argv = ["-f", fmt, "-t", to, *args]
     if outputfile:
         argv += ["-o", str(Path(outputfile).resolve())]
-    out, err = confine.pandoc(argv, text, display)
-    for line in err.splitlines():
-        if line.strip():
-            _log.warning(line)
+    said, out = pandoc_cached(cache, argv, text, display)
+    for line in said:
+        _log.warning(line)
     return out
 
 
@@ -121,13 +123,7 @@ def pandoc_html(ast: str, display: str, id_prefix: str, inline_notes: bool,
     args.append(f"--lua-filter={FILTERS / 'upright.lua'}")
     if lang:
         args += arrow_args(ast, lang) + cjk_args(ast, lang)
-    from .output import pandoc_cached
-
-    said, out = pandoc_cached(cache / f"{_cache_key(ast, args)}.html" if cache else None,
-                              ["-f", "json", "-t", "html5", *args], ast, display)
-    for line in said:
-        _log.warning(line)
-    return out
+    return run_pandoc(ast, "html5", display, args, cache=cache / f"{_cache_key(ast, args)}.html" if cache else None)
 
 
 def _cache_key(ast: str, args: list[str]) -> str:
@@ -136,8 +132,9 @@ def _cache_key(ast: str, args: list[str]) -> str:
     other), and the AST."""
     import hashlib
 
-    # "noted": entries begin with pandoc's warnings (output.pandoc_cached); those written before did not
-    h = hashlib.sha256(f"html5\0noted\0{confine.pandoc_identity()}\0{_filters_digest()}\0".encode())
+    from .output import PANDOC_ENTRY
+
+    h = hashlib.sha256(f"html5\0{PANDOC_ENTRY}\0{confine.pandoc_identity()}\0{_filters_digest()}\0".encode())
     for arg in args:
         name, _, value = arg.partition("=")
         if name in ("--bibliography", "--csl"):

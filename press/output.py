@@ -119,35 +119,31 @@ def keep(entry: Path, data: bytes) -> None:
         pass
 
 
-def through_cache(entry: Path | None, make, valid=None) -> str:
-    """The text `make()` returns, kept in the cache file `entry` (None: no cache). `valid(text)`,
-    if given, must accept a cached text for it to be used; else it is made again."""
-    if entry is not None and cached(entry):
-        try:
-            text = entry.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):     # damaged: made again
-            text = None
-        if text is not None and (valid is None or valid(text)):
-            return text
-    text = make()
-    if entry is not None:
-        keep(entry, text.encode("utf-8"))
-    return text
+# The form of a pandoc_cached entry, part of every key: entries written in another form are never read.
+PANDOC_ENTRY = "noted"
 
 
 def pandoc_cached(entry: Path | None, argv: list[str], text: str, display: str) -> tuple[list[str], str]:
     """pandoc's (warnings, output) for `argv` on `text` (confine.pandoc), kept in the cache file
     `entry` (None: no cache). The entry's first line lists the warnings (JSON): a build from the
-    cache says and counts the same warnings as the build that filled it."""
+    cache says and counts the same warnings as the build that filled it. An entry that cannot be
+    read back (damaged, not UTF-8) is made again."""
     import json
 
     from . import confine
 
-    def run() -> str:
-        out, err = confine.pandoc(argv, text, display)
-        return json.dumps([line for line in err.splitlines() if line.strip()], ensure_ascii=False) + "\n" + out
-
-    return _noted(through_cache(entry, run, valid=_noted))
+    if entry is not None and cached(entry):
+        try:
+            found = _noted(entry.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            found = None
+        if found is not None:
+            return found
+    out, err = confine.pandoc(argv, text, display)
+    said = [line for line in err.splitlines() if line.strip()]
+    if entry is not None:
+        keep(entry, (json.dumps(said, ensure_ascii=False) + "\n" + out).encode("utf-8"))
+    return said, out
 
 
 def _noted(text: str):

@@ -303,10 +303,11 @@ def parse(markdown: str, shown: str, first_line: int, root: Path, base: Path, ca
     """
     import hashlib
 
-    from .output import pandoc_cached
+    from .output import PANDOC_ENTRY, pandoc_cached
 
     precheck(markdown, shown, first_line)
-    key = hashlib.sha256(f"json\0noted\0{confine.pandoc_identity()}\0{MARKDOWN}\0{markdown}".encode()).hexdigest()[:40]
+    key = hashlib.sha256(f"json\0{PANDOC_ENTRY}\0{confine.pandoc_identity()}\0{MARKDOWN}\0{markdown}"
+                         .encode()).hexdigest()[:40]
     said, out = pandoc_cached(cache / f"{key}.json" if cache else None, ["-f", MARKDOWN, "-t", "json"],
                               markdown, shown)
     doc = json.loads(out)
