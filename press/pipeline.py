@@ -219,13 +219,14 @@ def warm_up(editions: list[Edition]) -> None:
     try:
         from . import printing  # noqa: F401  (imports WeasyPrint)
         from .fonts import body_stack, cmap_of
-        from .html import load_hyphenation
+        from .html import hyphenator
         from .languages import latin_words
 
         for ed in editions:
             for face in body_stack(ed.serif):
                 cmap_of(face)
-        load_hyphenation([ed.lang for ed in editions] + ([latin_words()] if latin_words() else []))
+        for tag in {ed.lang for ed in editions} | ({latin_words()} - {None}):
+            hyphenator(tag)
     except Exception:   # noqa: BLE001
         pass
 

@@ -164,16 +164,19 @@ def test_the_workers_start_with_the_hyphenation_dictionaries_loaded():
     of Latin words inside Korean (~0.15 s each), so that no worker reads them again."""
     import pyphen
 
+    from press.html import hyphenator
     from press.manifest import load_manifest
     from press.pipeline import warm_up
 
     book = load_manifest(FIXTURES / "minimal")      # ja and zh-Hans: English from Latin words in Korean
     saved = dict(pyphen.hdcache)
     pyphen.hdcache.clear()
+    hyphenator.cache_clear()
     try:
         warm_up(book.editions)
         loaded = {Path(p).name for p in pyphen.hdcache}
     finally:
         pyphen.hdcache.clear()
         pyphen.hdcache.update(saved)
+        hyphenator.cache_clear()
     assert any(name.startswith("hyph_en") for name in loaded), loaded
