@@ -417,11 +417,15 @@ def engine_run(tmp: Path, i: int, spec_file: Path, lang: str, log_dir: Path) -> 
     book, out = copy_book(run_dir / "book"), run_dir / "out"
     cmd = ["pdf", "--lang", lang, "-B", "-j", "1", "--book", str(book), "--out", str(out)]
     env = dict(os.environ, XDG_CACHE_HOME=str(run_dir / "cache-press"))
-    press = press_run(cmd, env, log_dir / f"engine-{i}-press.log", out)
-    press["pages"] = next(a["pages"] for a in press.pop("artifacts") if a["format"] == "pdf")
+
+    def pdf_step(name: str) -> dict:
+        r = press_run(cmd, env, log_dir / f"engine-{i}-{name}.log", out)
+        r["pages"] = next(a["pages"] for a in r.pop("artifacts") if a["format"] == "pdf")
+        return r
+
+    press = pdf_step("press")
     # The same command again: laid out and written again (-B), pandoc's output from <out>/.pandoc-cache.
-    again = press_run(cmd, env, log_dir / f"engine-{i}-press-again.log", out)
-    again["pages"] = next(a["pages"] for a in again.pop("artifacts") if a["format"] == "pdf")
+    again = pdf_step("press-again")
     peers = {}
     for name, args in PEERS.items():
         exe = shutil.which(name)
@@ -555,8 +559,7 @@ def summarize(m: dict, naive: list[dict], press: list[dict], engine: list[dict],
         "edition": engine_lang, "target": ENGINE_TARGET,
         "weasyprint": {**stats(wp), "render_write_s": med(r["render_write_s"] for r in wp),
                        "pages": wp[-1]["pages"], "blank_pages": wp[-1]["blank_pages"]},
-        "press": {**stats([r["press"] for r in engine]), "pages": engine[-1]["press"]["pages"]},
-        "press_again": {**stats([r["press_again"] for r in engine]), "pages": engine[-1]["press_again"]["pages"]},
+        **{k: {**stats([r[k] for r in engine]), "pages": engine[-1][k]["pages"]} for k in ("press", "press_again")},
         "peers": {}}
     for name in PEERS:
         rows = [r["peers"][name] for r in engine]
@@ -566,14 +569,11 @@ def summarize(m: dict, naive: list[dict], press: list[dict], engine: list[dict],
     # Each measurement is WeasyPrint alone, then the press, then the press again, minutes apart at
     # most: its own ratios show how far the machine's noise moves them.
     e["samples"] = len(engine)
-    e["pair_ratios"] = [r["press"]["wall_s"] / r["weasyprint"]["wall_s"] for r in engine]
-    e["pair_ratios_again"] = [r["press_again"]["wall_s"] / r["weasyprint"]["wall_s"] for r in engine]
-    e["ratio_wall"] = e["press"]["wall_s"] / e["weasyprint"]["wall_s"]
-    e["ratio_cpu"] = e["press"]["cpu_s"] / e["weasyprint"]["cpu_s"]
-    e["met"] = e["ratio_wall"] <= ENGINE_TARGET
-    e["ratio_wall_again"] = e["press_again"]["wall_s"] / e["weasyprint"]["wall_s"]
-    e["ratio_cpu_again"] = e["press_again"]["cpu_s"] / e["weasyprint"]["cpu_s"]
-    e["met_again"] = e["ratio_wall_again"] <= ENGINE_TARGET
+    for k, suffix in (("press", ""), ("press_again", "_again")):
+        e[f"pair_ratios{suffix}"] = [r[k]["wall_s"] / r["weasyprint"]["wall_s"] for r in engine]
+        e[f"ratio_wall{suffix}"] = e[k]["wall_s"] / e["weasyprint"]["wall_s"]
+        e[f"ratio_cpu{suffix}"] = e[k]["cpu_s"] / e["weasyprint"]["cpu_s"]
+        e[f"met{suffix}"] = e[f"ratio_wall{suffix}"] <= ENGINE_TARGET
     base = s["press"]["clean"]
     rel = s["release"] = {"target": RELEASE_TARGET, "all_no_epubcheck": base,
                           **{k: stats_or_reason([r[k] for r in releases]) for k in ("all", "release")}}
