@@ -88,3 +88,15 @@ def outputs(directory: Path) -> dict[str, bytes]:
     from press.output import PANDOC_CACHE
 
     return {p.name: p.read_bytes() for p in directory.iterdir() if p.name != PANDOC_CACHE}
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Everything under `directory` (a link as its target's name, not followed) but pandoc's cache,
+    which a build that fails later may add to (the chapters parsed before the error)."""
+    import os
+
+    from press.output import PANDOC_CACHE
+
+    return {str(p.relative_to(directory)): (b"<link>" + os.readlink(p).encode()) if p.is_symlink()
+            else p.read_bytes() if p.is_file() else b"<dir>"
+            for p in sorted(directory.rglob("*")) if PANDOC_CACHE not in p.relative_to(directory).parts}

@@ -18,8 +18,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import FIXTURES, outputs, overlay, run_cli
-from press.output import PANDOC_CACHE
+from conftest import FIXTURES, outputs, overlay, run_cli, snapshot
 
 MANIFEST = (FIXTURES / "minimal" / "book.yaml").read_text(encoding="utf-8")
 TIMELINE = (FIXTURES / "minimal" / "ja" / "timeline.md").read_text(encoding="utf-8")
@@ -43,12 +42,6 @@ def line_of(text: str, needle: str, nth: int = 1) -> int:
     hits = [n for n, s in enumerate(text.split("\n"), start=1) if needle in s]
     assert len(hits) >= nth, f"{needle!r} not found {nth} time(s)"
     return hits[nth - 1]
-
-
-def snapshot(directory: Path) -> dict[str, bytes]:
-    """Everything under `directory` but pandoc's cache (see conftest.outputs)."""
-    return {str(p.relative_to(directory)): p.read_bytes() if p.is_file() else b"<dir>"
-            for p in sorted(directory.rglob("*")) if PANDOC_CACHE not in p.relative_to(directory).parts}
 
 
 @dataclass

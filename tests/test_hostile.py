@@ -31,8 +31,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import FIXTURES, ROOT, overlay
-from press.output import PANDOC_CACHE
+from conftest import FIXTURES, ROOT, overlay, snapshot
 
 MANIFEST = (FIXTURES / "minimal" / "book.yaml").read_text(encoding="utf-8")
 BIBLIOGRAPHY = (FIXTURES / "minimal" / "bibliography.yaml").read_text(encoding="utf-8")
@@ -88,14 +87,6 @@ def line_of(text: str, needle: str | bytes, nth: int = 1) -> int:
 def edit(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
     return text.replace(old, new)
-
-
-def snapshot(directory: Path) -> dict[str, bytes]:
-    """Everything under `directory` but pandoc's cache, which a build that fails later may add to
-    (the chapters parsed before the error: output.PANDOC_CACHE)."""
-    return {str(p.relative_to(directory)): (b"<link>" + os.readlink(p).encode()) if p.is_symlink()
-            else p.read_bytes() if p.is_file() else b"<dir>"
-            for p in sorted(directory.rglob("*")) if PANDOC_CACHE not in p.relative_to(directory).parts}
 
 
 # ------------------------------------------------------------------------------ fixtures
