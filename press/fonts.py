@@ -116,7 +116,28 @@ def _families_having(char: str) -> tuple[str, ...]:
 
 def any_installed_covers(char: str) -> bool:
     """Whether some installed font has `char`: WeasyPrint falls back to it through fontconfig."""
-    return bool(_families_having(char))
+    import bisect
+
+    starts, ends = _installed_coverage()
+    i = bisect.bisect_right(starts, ord(char)) - 1
+    return i >= 0 and ord(char) <= ends[i]
+
+
+@functools.cache
+def _installed_coverage() -> tuple[list[int], list[int]]:
+    """What every installed font covers, as fontconfig says, merged into sorted ranges (starts,
+    ends): one fc-list run (15 ms), where asking fontconfig for each character took 7 ms each."""
+    proc = subprocess.run(["fc-list", "--format", "%{charset}\n"], capture_output=True, text=True, check=False)
+    ranges = sorted((int(lo, 16), int(hi or lo, 16)) for lo, _, hi in (t.partition("-") for t in set(proc.stdout.split())))
+    starts: list[int] = []
+    ends: list[int] = []
+    for lo, hi in ranges:
+        if ends and lo <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], hi)
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return starts, ends
 
 
 @functools.lru_cache(maxsize=None)

@@ -84,6 +84,22 @@ def cjk_text(face: fonts.Face, count: int) -> str:
     return "".join(chr(c) for c in sorted(fonts.cmap_of(face)) if 0x4E00 <= c <= 0x9FFF)[:count]
 
 
+def test_installed_coverage_agrees_with_fontconfig_character_by_character():
+    """One fc-list run gives what every installed font covers; asking fontconfig for each
+    character (what it replaced) must give the same answers, range edges included."""
+    import random
+    import subprocess
+
+    starts, ends = fonts._installed_coverage()
+    assert len(starts) > 10 and all(a <= b for a, b in zip(starts, ends))
+    edges = [cp for lo, hi in zip(starts[:40], ends[:40]) for cp in (lo - 1, lo, hi, hi + 1) if cp >= 0x20]
+    sample = edges + [0x938, 0x627, 0xAC00, 0x2192, 0xE000, 0x378, 0x2000B, 0x10FFFF]
+    sample += random.Random(4).sample(range(0x20, 0x30000), 60)
+    for cp in sample:
+        asked = subprocess.run(["fc-list", f":charset={cp:x}", "family"], capture_output=True, text=True).stdout
+        assert fonts.any_installed_covers(chr(cp)) == bool(asked.strip()), hex(cp)
+
+
 def test_cjk_subset_covers_its_text_and_stays_small(tmp_path: Path):
     face = fonts.find_face("Noto Serif CJK JP")
     text = cjk_text(face, 2000) + "かなカナ、。「」ABCxyz0123"
