@@ -160,12 +160,65 @@ def weasyprint_warnings():
         logger.removeHandler(handler)
 
 
+# zlib's level for the PDFs' streams. pydyf deflates every stream at 9: on the ja edition's
+# screen and press PDFs, 0.83 s for 7.20 MB; at 6, 0.47 s for 7.23 MB (0.5% more).
+DEFLATE_LEVEL = 6
+DEFLATE_KEPT = 64               # large streams remembered, by content (see _Deflate)
+_deflated: dict[bytes, bytes] = {}
+
+
+class _Deflate:
+    """zlib.compressobj as pydyf uses it (a stream's bytes, then flush), at DEFLATE_LEVEL.
+
+    A large stream (a font subset) deflated once is remembered by its content: the screen and
+    the press PDF of an edition embed the same subsets, 25 of the 33 MB the two deflate.
+    """
+
+    LARGE = 64 * 1024
+
+    def __init__(self, *args, **kwargs):
+        self.parts: list[bytes] = []
+
+    def compress(self, data) -> bytes:
+        self.parts.append(bytes(data))
+        return b""
+
+    def flush(self, *args) -> bytes:
+        import hashlib
+        import zlib
+
+        data, self.parts = b"".join(self.parts), []
+        if len(data) < self.LARGE:
+            return zlib.compress(data, DEFLATE_LEVEL)
+        key = hashlib.blake2b(data, digest_size=20).digest()
+        if key not in _deflated:
+            if len(_deflated) >= DEFLATE_KEPT:
+                del _deflated[next(iter(_deflated))]
+            _deflated[key] = zlib.compress(data, DEFLATE_LEVEL)
+        return _deflated[key]
+
+
+def _install_deflate() -> None:
+    """pydyf's zlib, with compressobj replaced by _Deflate (pydyf has no setting for its level)."""
+    import types
+    import zlib
+
+    import pydyf
+
+    if getattr(pydyf.zlib, "press", False):
+        return
+    shim = types.SimpleNamespace(**{name: getattr(zlib, name) for name in dir(zlib) if not name.startswith("__")})
+    shim.compressobj, shim.press = _Deflate, True
+    pydyf.zlib = shim
+
+
 def render(html: str, base_dir: Path, stylesheets: list, allowed: list[Path]):
     """Lay out `html` reading only under `allowed`; return (Document, refused URLs).
 
     `stylesheets` holds paths and CSS strings, in cascade order.
     """
     tounicode.install()
+    _install_deflate()
     fetcher = ConfinedFetcher(allowed)
     document = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher)
     css = [CSS(filename=str(c), url_fetcher=fetcher) if isinstance(c, Path) else

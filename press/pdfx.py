@@ -74,11 +74,14 @@ def cmyk_colours():
     from weasyprint.pdf.stream import Stream
 
     original = Stream.set_color
+    converted: dict[tuple, Color] = {}      # a book paints few colours, the ja edition 6,700 times
 
     def set_color(stream, color, stroke=False):
         if getattr(color, "space", None) in ("srgb", "hsl", "hwb"):
-            rgb = color.to("srgb").coordinates
-            color = Color("device-cmyk", srgb_to_cmyk(*rgb), color.alpha)
+            key = (color.space, tuple(color.coordinates), color.alpha)
+            if key not in converted:
+                converted[key] = Color("device-cmyk", srgb_to_cmyk(*color.to("srgb").coordinates), color.alpha)
+            color = converted[key]
         return original(stream, color, stroke)
 
     Stream.set_color = set_color

@@ -391,6 +391,26 @@ def test_right_to_left_glyphs_sit_on_the_baseline_and_extract_whole(tmp_path, la
         assert sum(1 for v in stray.get_flattened_data() if v) < 0.002 * sum(1 for v in a.get_flattened_data() if v)
 
 
+def test_a_right_to_left_phrase_in_a_left_to_right_line_is_flattened_too(tmp_path):
+    """Lines are flattened only where a run may go right to left (tounicode.MAY_RUN_RTL: the
+    others skip it); an Urdu phrase quoted in an English line is such a run: its glyphs are drawn
+    with no text rise, and it extracts as typed."""
+    from press import pdf as pdf_stage
+
+    text = MARKED[1][2]
+    html = (f'<html lang="en"><body style="font-family: \'Noto Serif\'; font-size: 14pt"><p>He wrote '
+            f'<span lang="ur" style="font-family: \'Noto Nastaliq Urdu\'">{text}</span> on the wall.</p>'
+            "</body></html>")
+    document, _ = pdf_stage.render(html, tmp_path, [], [tmp_path])
+    pdf = tmp_path / "mixed.pdf"
+    pdf_stage.write(document, pdf, b"t")
+    assert not re.search(rb"[1-9][\d.]* Ts", pypdf.PdfReader(pdf).pages[0].get_contents().get_data())
+    extracted = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    hits, total, missing = qa.searchable(text, extracted)["ARABIC"]
+    assert hits == total, (missing, extracted)
+    assert "He wrote" in extracted and "on the wall." in extracted
+
+
 def test_nastaliq_gets_the_leading_it_needs(scripts_built):
     """Urdu's lines are 2.5 em apart (scripts.yaml): at the book's 1.75 a line's tall letters
     touch the next line's descending words. Other scripts keep the book's leading."""

@@ -413,3 +413,24 @@ def test_a_layout_written_twice_gives_the_same_press_pdf(tmp_path):
     write_press_pdf(book, ed, layout, tmp_path / "first.pdf")
     write_press_pdf(book, ed, layout, tmp_path / "second.pdf")
     assert (tmp_path / "first.pdf").read_bytes() == (tmp_path / "second.pdf").read_bytes()
+
+
+def test_pdf_streams_deflate_at_the_press_level_and_a_large_one_once():
+    """pydyf's streams go through pdf._Deflate: zlib at DEFLATE_LEVEL (pydyf's own is 9), and a
+    large stream (a font subset, in both the screen and the press PDF) deflated once."""
+    import zlib
+
+    import pydyf
+
+    from press import pdf as pdf_stage
+
+    pdf_stage._install_deflate()
+    pdf_stage._deflated.clear()
+    small = b"0 0 0 rg BT /F1 1 Tf <0012> Tj ET\n" * 40
+    large = bytes(range(256)) * 1024 + b"\0" * 300_000
+    streams = [pydyf.Stream([data], compress=True).data for data in (small, large, large)]
+    for data, written in zip((small, large, large), streams):
+        body = written.split(b"\nstream\n", 1)[1].rsplit(b"\nendstream", 1)[0]
+        assert body == zlib.compress(data, pdf_stage.DEFLATE_LEVEL) and zlib.decompress(body) == data
+        assert b"/Filter /FlateDecode" in written
+    assert streams[1] == streams[2] and len(pdf_stage._deflated) == 1     # the small one is not kept
