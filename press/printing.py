@@ -100,8 +100,11 @@ def _write(document, target: Path, identifier: bytes, bleed_mm: float) -> None:
 
     WeasyPrint 70 adds the printer's marks to a page's background layers each time it draws the
     page: the layers are put back afterwards, so that the layout drawn again (the preview's PDF,
-    a test) does not get its marks twice.
+    a test) does not get its marks twice. The output profile is taken back too (a copy of the
+    document shares its profiles): a screen PDF written afterwards would carry the press's
+    output intent.
     """
+    before = document.color_profiles.get("device-cmyk")
     pdfx.add_profile(document)
     backgrounds = [(bg, list(bg.layers)) for page in document.pages
                    if (bg := page._page_box.background) is not None]
@@ -112,6 +115,10 @@ def _write(document, target: Path, identifier: bytes, bleed_mm: float) -> None:
     finally:
         for bg, layers in backgrounds:
             bg.layers[:] = layers
+        if before is None:
+            document.color_profiles.pop("device-cmyk", None)
+        else:
+            document.color_profiles["device-cmyk"] = before
 
 
 def print_css(book: Book) -> list:

@@ -404,15 +404,22 @@ def test_the_press_pdf_takes_the_screen_pdfs_font_subsets(tmp_path, monkeypatch)
     assert calls
 
 
-def test_a_layout_written_twice_gives_the_same_press_pdf(tmp_path):
-    """WeasyPrint 70 adds the printer's marks to a page's background each time it draws the page;
-    printing._write puts the background back, so a second write does not draw them twice."""
+def test_a_layout_written_twice_gives_the_same_pdfs(tmp_path):
+    """WeasyPrint 70 adds the printer's marks to a page's background each time it draws the page,
+    and the press PDF's output profile to the document: printing._write takes both back, so a
+    second write does not draw the marks twice, nor a screen PDF written after the press PDF
+    carry its output intent."""
     book = load_manifest(FIXTURES / "minimal")
     ed = book.edition("ja")
     layout, _ = lay_out(book, edition_html(book, "ja", tmp_path), stylesheets(ed))
+    write_screen_pdf(layout, tmp_path / "screen-first.pdf", b"s")
     write_press_pdf(book, ed, layout, tmp_path / "first.pdf")
     write_press_pdf(book, ed, layout, tmp_path / "second.pdf")
+    write_screen_pdf(layout, tmp_path / "screen-after.pdf", b"s")
     assert (tmp_path / "first.pdf").read_bytes() == (tmp_path / "second.pdf").read_bytes()
+    assert (tmp_path / "screen-first.pdf").read_bytes() == (tmp_path / "screen-after.pdf").read_bytes()
+    assert "/OutputIntents" not in pypdf.PdfReader(tmp_path / "screen-after.pdf").trailer["/Root"]
+    assert "/OutputIntents" in pypdf.PdfReader(tmp_path / "second.pdf").trailer["/Root"]
 
 
 def test_pdf_streams_deflate_at_the_press_level_and_a_large_one_once():
