@@ -90,6 +90,12 @@ def outputs(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in directory.iterdir() if p.name != PANDOC_CACHE}
 
 
+def edit(text: str, old: str, new: str) -> str:
+    """Replace the one occurrence of `old` (the test is wrong if it is not there once)."""
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
+    return text.replace(old, new)
+
+
 def snapshot(directory: Path) -> dict[str, bytes]:
     """Everything under `directory` (a link as its target's name, not followed) but pandoc's cache,
     which a build that fails later may add to (the chapters parsed before the error)."""

@@ -18,7 +18,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import FIXTURES, outputs, overlay, run_cli, snapshot
+from conftest import FIXTURES, edit, outputs, overlay, run_cli, snapshot
 
 MANIFEST = (FIXTURES / "minimal" / "book.yaml").read_text(encoding="utf-8")
 TIMELINE = (FIXTURES / "minimal" / "ja" / "timeline.md").read_text(encoding="utf-8")
@@ -30,12 +30,6 @@ DEAD_PROXY = "http://127.0.0.1:9"   # nothing listens there: any fetch attempt f
 
 
 # ---------------------------------------------------------------------------- helpers
-
-def edit(text: str, old: str, new: str) -> str:
-    """Replace the one occurrence of `old` (the test is wrong if it is not there once)."""
-    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
-    return text.replace(old, new)
-
 
 def line_of(text: str, needle: str, nth: int = 1) -> int:
     """1-based number of the nth line of `text` containing `needle`."""

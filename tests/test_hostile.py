@@ -31,7 +31,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import FIXTURES, ROOT, overlay, snapshot
+from conftest import FIXTURES, ROOT, edit, overlay, snapshot
 
 MANIFEST = (FIXTURES / "minimal" / "book.yaml").read_text(encoding="utf-8")
 BIBLIOGRAPHY = (FIXTURES / "minimal" / "bibliography.yaml").read_text(encoding="utf-8")
@@ -82,11 +82,6 @@ def line_of(text: str, needle: str | bytes, nth: int = 1) -> int:
     hits = [n for n, s in enumerate(text.split(sep), start=1) if needle in s]
     assert len(hits) >= nth, f"{needle!r} not found {nth} time(s)"
     return hits[nth - 1]
-
-
-def edit(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
-    return text.replace(old, new)
 
 
 # ------------------------------------------------------------------------------ fixtures
