@@ -377,7 +377,7 @@ def release_runs(tmp: Path, i: int, langs: list[str], log_dir: Path) -> dict:
     A release that fails (Pagefind missing, say) becomes a row saying why.
     """
     res = {}
-    for name in ("all", "release", "release_no_web"):
+    for name in RELEASE_ROWS:
         run_dir = tmp / f"{name}-{i}"
         book = copy_book(run_dir / "book")
         env = dict(os.environ, XDG_CACHE_HOME=str(run_dir / "cache"))
@@ -913,11 +913,9 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
             print("bench:   clean `all` and `release` …", file=sys.stderr, flush=True)
             releases.append(release_runs(tmp, i, langs, log_dir))
-            rel = releases[-1]["release"]
-            bare = releases[-1]["release_no_web"]
-            print(f"bench:   all {releases[-1]['all']['wall_s']:.1f} s, release "
-                  + (f"{rel['wall_s']:.1f} s" if "wall_s" in rel else rel["not_measured"]) + ", without the web edition "
-                  + (f"{bare['wall_s']:.1f} s" if "wall_s" in bare else bare["not_measured"]), file=sys.stderr, flush=True)
+            said = {k: f"{r['wall_s']:.1f} s" if "wall_s" in r else r["not_measured"] for k, r in releases[-1].items()}
+            print(f"bench:   all {said['all']}, release {said['release']}, without the web edition "
+                  f"{said['release_no_web']}", file=sys.stderr, flush=True)
         print(f"bench: typst reference ({typst_lang}) …", file=sys.stderr, flush=True)
         typst_runs = [typst_run(tmp, i, naive_book, typst_lang, log_dir) for i in range(runs)]
         print(f"bench: live preview, save → reload ({langs[0]}) …", file=sys.stderr, flush=True)
